@@ -1,0 +1,14 @@
+//! The store: etcd's semantics (revisions, range, watch, leases, compare-and-swap
+//! transactions) behind one trait, with two backends - an embedded single-file SQLite
+//! database safe for many processes, and etcd - plus typed access to objects.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod embedded;
+pub mod etcd;
+pub mod typed;
+pub mod url;
+
+pub use api::*;
+pub use typed::{Api, Informer, InformerEvent};
+pub use url::{open, StoreUrl, DEFAULT_EMBEDDED_PATH};

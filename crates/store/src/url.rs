@@ -1,0 +1,102 @@
+//! Store URLs: `etcd://host:port[,host:port...]`, `sqlite:///path`, `file:///path`,
+//! or a plain path to the embedded database file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::api::{Store, StoreError};
+
+/// Where the embedded database lives when nothing else is said.
+pub const DEFAULT_EMBEDDED_PATH: &str = "/var/lib/podnet/state.db";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Embedded(PathBuf),
+    Etcd(Vec<String>),
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
+        let bad = |message: &str| StoreError::BadUrl {
+            url: url.to_string(),
+            message: message.to_string(),
+        };
+        if let Some(rest) = url.strip_prefix("etcd://") {
+            let endpoints: Vec<String> = rest
+                .trim_end_matches('/')
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("http://{s}"))
+                .collect();
+            if endpoints.is_empty() {
+                return Err(bad(
+                    "expected etcd://host:port[,host:port...], found no endpoint",
+                ));
+            }
+            for e in &endpoints {
+                let hostport = e.trim_start_matches("http://");
+                match hostport.rsplit_once(':') {
+                    Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {}
+                    _ => {
+                        return Err(bad(&format!(
+                            "expected host:port for each endpoint, found {hostport:?}"
+                        )))
+                    }
+                }
+            }
+            return Ok(StoreUrl::Etcd(endpoints));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("file://"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err(bad(
+                "expected a file path, sqlite:///path or etcd://host:port",
+            ));
+        }
+        if url.contains("://") && !url.starts_with("sqlite://") && !url.starts_with("file://") {
+            return Err(bad(
+                "unknown scheme: expected etcd://, sqlite:// or file://",
+            ));
+        }
+        Ok(StoreUrl::Embedded(PathBuf::from(path)))
+    }
+}
+
+/// Opens the store a URL names.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Embedded(path) => Ok(Arc::new(crate::embedded::SqliteStore::open(&path)?)),
+        StoreUrl::Etcd(endpoints) => {
+            Ok(Arc::new(crate::etcd::EtcdStore::connect(&endpoints).await?))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            StoreUrl::parse("etcd://127.0.0.1:2379,10.0.0.2:2379").unwrap(),
+            StoreUrl::Etcd(vec![
+                "http://127.0.0.1:2379".into(),
+                "http://10.0.0.2:2379".into()
+            ])
+        );
+        assert_eq!(
+            StoreUrl::parse("/tmp/x.db").unwrap(),
+            StoreUrl::Embedded("/tmp/x.db".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            StoreUrl::Embedded("/tmp/x.db".into())
+        );
+        assert!(StoreUrl::parse("etcd://").is_err());
+        assert!(StoreUrl::parse("etcd://host").is_err());
+        assert!(StoreUrl::parse("redis://x:1").is_err());
+    }
+}
