@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod kind;
+pub mod labels;
 pub mod manifest;
 pub mod object;
 pub mod validate;
@@ -12,5 +13,6 @@ pub mod validate;
 pub use config::{ClusterConfig, ClusterConfigSpec, OverlayMode};
 pub use k8s_openapi;
 pub use kind::Kind;
+pub use labels::Selector;
 pub use manifest::{FieldError, Manifest, ManifestError, Source};
 pub use object::{Object, ObjectRef};
