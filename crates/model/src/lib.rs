@@ -16,3 +16,4 @@ pub use kind::Kind;
 pub use labels::Selector;
 pub use manifest::{FieldError, Manifest, ManifestError, Source};
 pub use object::{Object, ObjectRef};
+pub use validate::{validate, validate_all, Validated};
