@@ -8,6 +8,7 @@ pub mod embedded;
 pub mod etcd;
 pub mod typed;
 pub mod url;
+mod util;
 
 pub use api::*;
 pub use typed::{Api, Informer, InformerEvent};
