@@ -1,0 +1,388 @@
+//! The controller's in-memory view of the store, fed by informers and by its own
+//! committed writes, and the work queue of dirty keys those changes produce.
+//! Services and Nodes are kept whole (the controller writes them back); Pods and
+//! EndpointSlices slim.
+
+pub mod dirty;
+pub mod pods;
+pub mod slices;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use podnet_model::k8s_openapi::api::core::v1::{Node, Service};
+use podnet_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use podnet_model::{ClusterConfigSpec, Kind, Object, ObjectRef};
+use podnet_store::{InformerEvent, Revision};
+
+use crate::alloc::ranges::{parse_pools, Pool};
+use crate::alloc::{AllocKey, Allocation, Allocations};
+use crate::plan::conditions::service_blocked;
+pub use dirty::Dirty;
+use pods::{Pods, SlimPod};
+pub use slices::SvcKey;
+use slices::{fingerprint, managed_owner, SliceInfo, Slices};
+
+/// The revision an object was read at (its resourceVersion), 0 when unknown.
+pub fn rev_of(meta: &ObjectMeta) -> Revision {
+    meta.resource_version
+        .as_deref()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A change to the allocation keys.
+#[derive(Debug, Clone)]
+pub enum AllocEvent {
+    Restarted(Vec<(AllocKey, Allocation)>),
+    Put(AllocKey, Allocation),
+    /// The key and the revision of the deletion.
+    Deleted(AllocKey, Revision),
+}
+
+/// Where cache input comes from; the cache is synced once each reported its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    Kind(Kind),
+    Allocations,
+}
+
+pub const SOURCES: [Source; 6] = [
+    Source::Kind(Kind::ClusterConfig),
+    Source::Kind(Kind::Node),
+    Source::Kind(Kind::Service),
+    Source::Kind(Kind::Pod),
+    Source::Kind(Kind::EndpointSlice),
+    Source::Allocations,
+];
+
+fn svc_key(meta: &ObjectMeta) -> SvcKey {
+    (
+        meta.namespace.clone().unwrap_or_else(|| "default".into()),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+fn selector(svc: &Service) -> Option<&BTreeMap<String, String>> {
+    svc.spec.as_ref()?.selector.as_ref().filter(|s| !s.is_empty())
+}
+
+#[derive(Debug, Default)]
+pub struct Cache {
+    pub config: ClusterConfigSpec,
+    pub pools: Vec<Pool>,
+    pub services: HashMap<SvcKey, Service>,
+    /// (namespace, label, value) of service selectors -> service names.
+    svc_by_label: HashMap<(String, String, String), HashSet<String>>,
+    /// Services that wait for something to be freed.
+    blocked_services: HashSet<SvcKey>,
+    pub pods: Pods,
+    pub nodes: BTreeMap<String, Node>,
+    pub slices: Slices,
+    pub allocs: Allocations,
+    pub dirty: Dirty,
+    synced: HashSet<Source>,
+}
+
+impl Cache {
+    pub fn new() -> Self {
+        let mut c = Cache::default();
+        c.set_config(ClusterConfigSpec::default());
+        c
+    }
+
+    /// Every source has delivered its first list.
+    pub fn is_synced(&self) -> bool {
+        SOURCES.iter().all(|s| self.synced.contains(s))
+    }
+
+    fn set_config(&mut self, cfg: ClusterConfigSpec) {
+        let (pools, bad) = parse_pools(&cfg.load_balancer_pools);
+        for e in bad {
+            tracing::warn!(error = %e, "ignoring load-balancer pool");
+        }
+        self.pools = pools;
+        self.config = cfg;
+    }
+
+    /// Marks everything for reconciliation (leadership gained, periodic resync).
+    pub fn mark_all(&mut self) {
+        self.dirty.services.extend(self.services.keys().cloned());
+        self.dirty.services.extend(self.slices.owners().cloned());
+        self.dirty.nodes.extend(self.nodes.keys().cloned());
+        self.dirty.pods.extend(self.pods.unscheduled().cloned());
+        self.dirty.allocs.extend(self.allocs.keys().copied());
+    }
+
+    pub fn apply_allocs(&mut self, ev: AllocEvent) {
+        match ev {
+            AllocEvent::Restarted(all) => {
+                self.synced.insert(Source::Allocations);
+                self.allocs.reset(all);
+                self.dirty.allocs.extend(self.allocs.keys().copied());
+                self.unblock();
+            }
+            AllocEvent::Put(k, a) => {
+                if self.allocs.insert(k, a) {
+                    self.dirty.allocs.insert(k);
+                }
+            }
+            AllocEvent::Deleted(k, rev) => {
+                let newer = self.allocs.get(&k).is_some_and(|a| a.rev > rev);
+                if !newer && self.allocs.remove(k).is_some() {
+                    self.unblock();
+                }
+            }
+        }
+    }
+
+    /// Something was freed: whoever waited for something tries again.
+    fn unblock(&mut self) {
+        self.dirty.services.extend(self.blocked_services.iter().cloned());
+        let blocked_nodes = self.nodes.iter().filter(|(_, n)| {
+            n.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.type_ == crate::plan::conditions::POD_CIDR_ALLOCATED)
+                })
+        });
+        self.dirty
+            .nodes
+            .extend(blocked_nodes.map(|(name, _)| name.clone()));
+    }
+
+    pub fn apply(&mut self, kind: Kind, ev: InformerEvent) {
+        match ev {
+            InformerEvent::Restarted(objs) => {
+                self.synced.insert(Source::Kind(kind));
+                self.restart(kind, objs);
+            }
+            InformerEvent::Applied(obj) => self.applied(obj),
+            InformerEvent::Deleted(oref, prev) => self.deleted(oref, prev),
+        }
+    }
+
+    fn restart(&mut self, kind: Kind, objs: Vec<Object>) {
+        match kind {
+            Kind::Service => {
+                let old: Vec<SvcKey> = self.services.keys().cloned().collect();
+                self.services.clear();
+                self.svc_by_label.clear();
+                self.blocked_services.clear();
+                self.dirty.services.extend(old);
+            }
+            Kind::Pod => {
+                self.pods.clear();
+                self.dirty.services.extend(self.services.keys().cloned());
+            }
+            Kind::Node => {
+                self.nodes.clear();
+                self.dirty.allocs.extend(self.allocs.keys().copied());
+            }
+            Kind::EndpointSlice => {
+                self.dirty.services.extend(self.slices.owners().cloned());
+                self.slices.clear();
+            }
+            Kind::ClusterConfig => self.set_config(ClusterConfigSpec::default()),
+            _ => {}
+        }
+        for o in objs {
+            self.applied(o);
+        }
+    }
+
+    /// Records an object (from a watch or from this controller's own write).
+    pub fn applied(&mut self, obj: Object) {
+        match obj {
+            Object::Service(s) => self.service_applied(s),
+            Object::Pod(p) => self.pod_applied(SlimPod::from_pod(&p)),
+            Object::Node(n) => {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                if let Some(old) = self.nodes.get(&name) {
+                    if rev_of(&n.metadata) != 0 && rev_of(&n.metadata) <= rev_of(&old.metadata) {
+                        return;
+                    }
+                }
+                self.nodes.insert(name.clone(), n);
+                self.dirty.nodes.insert(name);
+                self.dirty.pods.extend(self.pods.unscheduled().cloned());
+            }
+            Object::EndpointSlice(s) => {
+                let ns = s.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+                let name = s.metadata.name.clone().unwrap_or_default();
+                let info = managed_owner(&s).map(|owner| {
+                    (
+                        owner,
+                        SliceInfo {
+                            rev: rev_of(&s.metadata),
+                            fingerprint: fingerprint(&s),
+                        },
+                    )
+                });
+                let touched = self.slices.upsert(&ns, &name, info);
+                self.dirty.services.extend(touched);
+            }
+            Object::ClusterConfig(c) => {
+                if c.metadata.name.as_deref() == Some(podnet_model::config::DEFAULT_NAME) {
+                    if c.spec != self.config {
+                        self.set_config(c.spec);
+                        self.mark_all();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn deleted(&mut self, oref: ObjectRef, prev: Option<Object>) {
+        let prev_rev = prev.as_ref().map(|o| rev_of(o.meta()));
+        let ns = oref.namespace.clone().unwrap_or_default();
+        match oref.kind {
+            Kind::Service => {
+                let key = (ns, oref.name.clone());
+                if let (Some(old), Some(pr)) = (self.services.get(&key), prev_rev) {
+                    if pr != 0 && pr < rev_of(&old.metadata) {
+                        return;
+                    }
+                }
+                self.remove_service(&key);
+                self.dirty.services.insert(key.clone());
+                let owned: Vec<AllocKey> = self
+                    .allocs
+                    .owned_by("Service", Some(&key.0), &key.1)
+                    .map(|(k, _)| *k)
+                    .collect();
+                self.dirty.allocs.extend(owned);
+            }
+            Kind::Pod => {
+                let key = (ns, oref.name.clone());
+                if let (Some(old), Some(pr)) = (self.pods.get(&key), prev_rev) {
+                    if pr != 0 && pr < old.rev {
+                        return;
+                    }
+                }
+                if let Some(old) = self.pods.remove(&key) {
+                    self.mark_selecting(&old);
+                }
+            }
+            Kind::Node => {
+                if let (Some(old), Some(pr)) = (self.nodes.get(&oref.name), prev_rev) {
+                    if pr != 0 && pr < rev_of(&old.metadata) {
+                        return;
+                    }
+                }
+                self.nodes.remove(&oref.name);
+                let owned: Vec<AllocKey> = self
+                    .allocs
+                    .owned_by("Node", None, &oref.name)
+                    .map(|(k, _)| *k)
+                    .collect();
+                self.dirty.allocs.extend(owned);
+            }
+            Kind::EndpointSlice => {
+                if let Some(owner) = self.slices.remove(&ns, &oref.name, prev_rev) {
+                    self.dirty.services.insert(owner);
+                }
+            }
+            Kind::ClusterConfig if oref.name == podnet_model::config::DEFAULT_NAME => {
+                self.set_config(ClusterConfigSpec::default());
+                self.mark_all();
+            }
+            _ => {}
+        }
+    }
+
+    fn service_applied(&mut self, svc: Service) {
+        let key = svc_key(&svc.metadata);
+        if let Some(old) = self.services.get(&key) {
+            let (new_rev, old_rev) = (rev_of(&svc.metadata), rev_of(&old.metadata));
+            if new_rev != 0 && new_rev <= old_rev {
+                return;
+            }
+        }
+        self.remove_service(&key);
+        if let Some(sel) = selector(&svc) {
+            for (k, v) in sel {
+                self.svc_by_label
+                    .entry((key.0.clone(), k.clone(), v.clone()))
+                    .or_default()
+                    .insert(key.1.clone());
+            }
+        }
+        if service_blocked(&svc) {
+            self.blocked_services.insert(key.clone());
+        }
+        self.services.insert(key.clone(), svc);
+        self.dirty.services.insert(key);
+    }
+
+    fn remove_service(&mut self, key: &SvcKey) {
+        let Some(old) = self.services.remove(key) else {
+            return;
+        };
+        self.blocked_services.remove(key);
+        if let Some(sel) = selector(&old) {
+            for (k, v) in sel {
+                let lk = (key.0.clone(), k.clone(), v.clone());
+                if let Some(set) = self.svc_by_label.get_mut(&lk) {
+                    set.remove(&key.1);
+                    if set.is_empty() {
+                        self.svc_by_label.remove(&lk);
+                    }
+                }
+            }
+        }
+    }
+
+    fn pod_applied(&mut self, pod: SlimPod) {
+        let unscheduled = pod.unscheduled.is_some();
+        let key = pod.key();
+        let new = pod.clone_slim();
+        match self.pods.upsert(pod) {
+            Err(()) => return,
+            Ok(Some(old)) => {
+                if !old.same_content(&new) {
+                    self.mark_selecting(&old);
+                    self.mark_selecting(&new);
+                }
+            }
+            Ok(None) => self.mark_selecting(&new),
+        }
+        if unscheduled {
+            self.dirty.pods.insert(key);
+        }
+    }
+
+    /// Marks the services whose selector matches `pod`.
+    fn mark_selecting(&mut self, pod: &SlimPod) {
+        let mut hit = HashSet::new();
+        for (k, v) in &pod.labels {
+            let lk = (pod.namespace.clone(), k.clone(), v.clone());
+            for name in self.svc_by_label.get(&lk).into_iter().flatten() {
+                if hit.contains(name) {
+                    continue;
+                }
+                let key = (pod.namespace.clone(), name.clone());
+                let matches = self
+                    .services
+                    .get(&key)
+                    .and_then(selector)
+                    .is_some_and(|sel| sel.iter().all(|(k, v)| pod.labels.get(k) == Some(v)));
+                if matches {
+                    hit.insert(name.clone());
+                    self.dirty.services.insert(key);
+                }
+            }
+        }
+    }
+
+    /// The pods a service selects.
+    pub fn pods_of<'a>(&'a self, svc: &'a Service) -> Vec<&'a SlimPod> {
+        let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
+        match selector(svc) {
+            Some(sel) => self.pods.matching(ns, sel),
+            None => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The controller's inputs: a list-and-watch per kind it follows (objects decoded as
+//! the typed informer does) and one of the allocation keys, all feeding one channel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use podnet_model::{Kind, Object, ObjectRef};
+use podnet_store::typed::decode;
+use podnet_store::{Event, EventKind, InformerEvent, KeyValue, Store, StoreError};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use crate::alloc::{AllocKey, Allocation, Owner, ALLOC_PREFIX};
+use crate::cache::AllocEvent;
+
+/// One input of the main loop.
+#[derive(Debug)]
+pub enum Input {
+    Object(Kind, InformerEvent),
+    Allocs(AllocEvent),
+}
+
+/// The kinds the controller follows.
+pub const KINDS: [Kind; 5] = [
+    Kind::ClusterConfig,
+    Kind::Node,
+    Kind::Service,
+    Kind::Pod,
+    Kind::EndpointSlice,
+];
+
+/// Aborts the input tasks when dropped.
+pub struct Inputs(Vec<JoinHandle<()>>);
+
+impl Drop for Inputs {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+pub fn spawn(store: Arc<dyn Store>, tx: UnboundedSender<Input>) -> Inputs {
+    let mut handles = Vec::new();
+    for kind in KINDS {
+        handles.push(tokio::spawn(follow(
+            store.clone(),
+            kind.prefix(None),
+            tx.clone(),
+            move |kvs| {
+                let objs = kvs
+                    .iter()
+                    .filter(|kv| kind.parse_key(&kv.key).is_some())
+                    .filter_map(decode_or_warn)
+                    .collect();
+                Input::Object(kind, InformerEvent::Restarted(objs))
+            },
+            move |ev| {
+                let (ns, name) = kind.parse_key(&ev.kv.key)?;
+                let ev = match ev.kind {
+                    EventKind::Put => InformerEvent::Applied(decode_or_warn(&ev.kv)?),
+                    EventKind::Delete => InformerEvent::Deleted(
+                        ObjectRef::new(kind, ns.as_deref(), &name),
+                        ev.prev.as_ref().and_then(|kv| decode(kv).ok()),
+                    ),
+                };
+                Some(Input::Object(kind, ev))
+            },
+        )));
+    }
+    handles.push(tokio::spawn(follow(
+        store,
+        ALLOC_PREFIX.to_string(),
+        tx,
+        |kvs| Input::Allocs(AllocEvent::Restarted(kvs.iter().filter_map(parse).collect())),
+        |ev| {
+            let e = match ev.kind {
+                EventKind::Put => parse(&ev.kv).map(|(k, a)| AllocEvent::Put(k, a)),
+                EventKind::Delete => {
+                    AllocKey::parse(&ev.kv.key).map(|k| AllocEvent::Deleted(k, ev.kv.mod_revision))
+                }
+            }?;
+            Some(Input::Allocs(e))
+        },
+    )));
+    Inputs(handles)
+}
+
+fn decode_or_warn(kv: &KeyValue) -> Option<Object> {
+    match decode(kv) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            tracing::warn!(error = %e, "skipping undecodable object");
+            None
+        }
+    }
+}
+
+fn parse(kv: &KeyValue) -> Option<(AllocKey, Allocation)> {
+    let key = AllocKey::parse(&kv.key)?;
+    let owner = Owner::decode(&kv.value).or_else(|| {
+        tracing::warn!(key = %kv.key, "allocation with an unreadable owner; treating it as held by nobody");
+        Some(Owner {
+            kind: String::new(),
+            namespace: None,
+            name: String::new(),
+            uid: String::new(),
+        })
+    })?;
+    Some((
+        key,
+        Allocation {
+            owner,
+            rev: kv.mod_revision,
+        },
+    ))
+}
+
+enum State {
+    List,
+    Watch {
+        stream: podnet_store::WatchStream,
+        next: i64,
+    },
+    Backoff {
+        next: i64,
+    },
+}
+
+/// List, then watch, one prefix, resuming after a lost watch and relisting after
+/// compaction (the typed informer's protocol, kept here as a `Send` task).
+async fn follow(
+    store: Arc<dyn Store>,
+    prefix: String,
+    tx: UnboundedSender<Input>,
+    on_list: impl Fn(Vec<KeyValue>) -> Input,
+    on_event: impl Fn(Event) -> Option<Input>,
+) {
+    let mut state = State::List;
+    loop {
+        state = match state {
+            State::List => match store.range(&prefix).await {
+                Ok(r) => {
+                    if tx.send(on_list(r.kvs)).is_err() {
+                        return;
+                    }
+                    State::Backoff {
+                        next: r.revision + 1,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(prefix = %prefix, error = %e, "list failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    State::List
+                }
+            },
+            State::Backoff { next } => match store.watch(&prefix, next).await {
+                Ok(stream) => State::Watch { stream, next },
+                Err(StoreError::Compacted { .. }) => State::List,
+                Err(e) => {
+                    tracing::warn!(prefix = %prefix, error = %e, "watch failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    State::Backoff { next }
+                }
+            },
+            State::Watch { mut stream, next } => match stream.next().await {
+                Some(Ok(ev)) => {
+                    let next = ev.kv.mod_revision + 1;
+                    if let Some(input) = on_event(ev) {
+                        if tx.send(input).is_err() {
+                            return;
+                        }
+                    }
+                    State::Watch { stream, next }
+                }
+                Some(Err(StoreError::Compacted { .. })) => State::List,
+                Some(Err(e)) => {
+                    tracing::warn!(prefix = %prefix, error = %e, "watch lost; resuming");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    State::Backoff { next }
+                }
+                None => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    State::Backoff { next }
+                }
+            },
+        };
+    }
+}
