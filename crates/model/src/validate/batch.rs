@@ -230,6 +230,105 @@ spec: {containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]}
             .all(|e| e.object.as_ref().unwrap().name != "db"));
     }
 
+    /// Manifests as people write them for Kubernetes raise no false alarms.
+    #[test]
+    fn a_realistic_apply_is_valid() {
+        let text = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {kubernetes.io/metadata.name: shop}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec:
+  selector: {k8s-app: kube-dns}
+  clusterIP: 10.96.0.10
+  clusterIPs: [10.96.0.10]
+  ipFamilies: [IPv4]
+  ipFamilyPolicy: SingleStack
+  ports:
+  - {name: dns, port: 53, protocol: UDP, targetPort: 53}
+  - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 53}
+  - {name: metrics, port: 9153, protocol: TCP, targetPort: 9153}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-7d4b9c-x2k8p
+  namespace: shop
+  labels: {app.kubernetes.io/name: web, pod-template-hash: 7d4b9c}
+  annotations: {kubectl.kubernetes.io/restartedAt: "2024-01-01T00:00:00Z"}
+spec:
+  containers:
+  - name: web
+    image: nginx:1.25
+    command: [nginx, -g, daemon off;]
+    env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
+    ports: [{name: http, containerPort: 80, protocol: TCP}]
+    readinessProbe: {httpGet: {path: /, port: http}, initialDelaySeconds: 1, periodSeconds: 2}
+    livenessProbe: {tcpSocket: {port: 80}, failureThreshold: 3}
+  restartPolicy: Always
+  dnsPolicy: ClusterFirst
+  terminationGracePeriodSeconds: 30
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app.kubernetes.io/name: web}
+  ports: [{name: http, port: 80, targetPort: http, nodePort: 30080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny, namespace: shop}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  egress:
+  - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}, podSelector: {matchLabels: {k8s-app: kube-dns}}}]
+    ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: shop}
+spec:
+  ingressClassName: podnet
+  tls: [{hosts: [shop.example.com], secretName: shop-tls}]
+  rules:
+  - host: shop.example.com
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: shop-tls, namespace: shop}
+type: kubernetes.io/tls
+data: {tls.crt: LS0t, tls.key: LS0t}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-x7h2k, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [10.244.1.7], conditions: {ready: true, serving: true, terminating: false}, nodeName: node-1}]
+ports: [{name: http, port: 80, protocol: TCP}]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-1, labels: {kubernetes.io/hostname: node-1}}
+spec: {podCIDR: 10.244.1.0/24, podCIDRs: [10.244.1.0/24]}
+status: {addresses: [{type: InternalIP, address: 172.18.0.2}, {type: Hostname, address: node-1}]}
+"#;
+        let loaded = load_str(text, "ok.yaml");
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.manifests.len(), 9);
+        let v = validate_all(&loaded.manifests, &ClusterConfigSpec::default());
+        let shown: Vec<String> = v.errors.iter().map(|e| e.to_string()).collect();
+        assert!(v.is_ok(), "{shown:#?}");
+    }
+
     #[test]
     fn an_invalid_config_is_reported_and_not_used() {
         let text = "apiVersion: podnet.io/v1alpha1\nkind: ClusterConfig\nmetadata: {name: default}\nspec: {serviceCIDR: 10.100.0.1/16}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.20, ports: [{port: 80}]}\n";

@@ -62,6 +62,12 @@ fn check_cluster_ips(
                 quote(primary),
             );
         }
+    } else if primary.eq_ignore_ascii_case("none") {
+        r.push(
+            field,
+            "an IP address, or \"None\" (capitalised) for a headless service",
+            quote(primary),
+        );
     } else {
         check_cluster_ip(r, field, primary, cfg);
     }
@@ -255,7 +261,7 @@ mod tests {
             ("  clusterIP: 10.96.0.0\n", "spec.clusterIP: expected an address inside the service CIDR 10.96.0.0/12 other than its network and broadcast addresses, found \"10.96.0.0\""),
             ("  clusterIP: 10.111.255.255\n", "spec.clusterIP: expected an address inside the service CIDR 10.96.0.0/12 other than its network and broadcast addresses"),
             ("  clusterIP: 10.96.0.010\n", "spec.clusterIP: expected an IP address without leading zeros"),
-            ("  clusterIP: none\n", "spec.clusterIP: expected an IP address (e.g. 10.0.0.1 or fd00::1), found \"none\""),
+            ("  clusterIP: none\n", "spec.clusterIP: expected an IP address, or \"None\" (capitalised) for a headless service, found \"none\""),
             ("  clusterIPs: [10.0.0.1]\n", "spec.clusterIPs[0]: expected an address inside the service CIDR 10.96.0.0/12, found \"10.0.0.1\""),
             ("  clusterIP: 10.96.0.10\n  clusterIPs: [10.96.0.11]\n", "spec.clusterIPs[0]: expected the same address as spec.clusterIP (\"10.96.0.10\"), found \"10.96.0.11\""),
             ("  clusterIP: 10.96.0.10\n  clusterIPs: [10.96.0.10, fd00::10]\n", "spec.clusterIPs: expected one address: the cluster is single-stack (service CIDR 10.96.0.0/12), found [\"10.96.0.10\", \"fd00::10\"]"),
