@@ -14,3 +14,10 @@ pub mod slices;
 
 pub use conditions::Problem;
 pub use service::{plan_service, AllocPlan, Ctx, Planned, ServicePlan};
+
+#[cfg(test)]
+mod test_util;
+#[cfg(test)]
+mod tests_other;
+#[cfg(test)]
+mod tests_service;
