@@ -135,6 +135,14 @@ impl Cache {
         }
     }
 
+    /// Records an allocation this controller deleted; whoever waits for something
+    /// tries again.
+    pub fn released(&mut self, k: AllocKey) {
+        if self.allocs.remove(k).is_some() {
+            self.unblock();
+        }
+    }
+
     /// Something was freed: whoever waited for something tries again.
     fn unblock(&mut self) {
         self.dirty.services.extend(self.blocked_services.iter().cloned());

@@ -93,7 +93,7 @@ fn record_allocs<T>(cache: &mut Cache, tag: &AllocTag<T>, rev: Revision) {
         );
     }
     for k in &tag.releases {
-        cache.allocs.remove(*k);
+        cache.released(*k);
     }
 }
 
@@ -402,7 +402,7 @@ impl Worker<'_> {
         let applied = apply(self.store, self.fence.as_ref(), items).await?;
         for ((k, owner), _) in applied.done {
             tracing::info!(item = %k, owner = %owner, "released");
-            cache.allocs.remove(k);
+            cache.released(k);
         }
         for (k, _) in applied.conflicts {
             retry.allocs.insert(k);
