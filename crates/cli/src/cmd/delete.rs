@@ -1,0 +1,77 @@
+//! `podnet delete -f FILE...` or `podnet delete KIND NAME... [-n NS]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use podnet_model::{Kind, ObjectRef};
+
+use crate::output;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Kind and names, e.g. `svc web db` (instead of -f).
+    targets: Vec<String>,
+    /// Delete the objects named in these manifests (files, directories, or -).
+    #[arg(short = 'f', long = "filename", num_args = 1..)]
+    files: Vec<PathBuf>,
+    /// Namespace of the named objects.
+    #[arg(short, long, default_value = "default")]
+    namespace: String,
+    /// Succeed when an object does not exist.
+    #[arg(long)]
+    ignore_not_found: bool,
+}
+
+pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
+    let refs = targets(&args)?;
+    let api = super::api(store).await?;
+    let mut code = ExitCode::SUCCESS;
+    for d in podnet_client::delete::delete(&api, &refs).await? {
+        let what = format!(
+            "{} {:?}",
+            d.object.kind.name().to_lowercase(),
+            d.object.name
+        );
+        if d.existed {
+            let extra = if d.cascaded > 0 {
+                format!(" (and {} object(s) in it)", d.cascaded)
+            } else {
+                String::new()
+            };
+            output::line(&format!("{what} deleted{extra}"));
+        } else if !args.ignore_not_found {
+            output::error(&format!("(NotFound) {what} not found"));
+            code = ExitCode::FAILURE;
+        }
+    }
+    Ok(code)
+}
+
+fn targets(args: &Args) -> anyhow::Result<Vec<ObjectRef>> {
+    match (args.files.is_empty(), args.targets.as_slice()) {
+        (true, []) => bail!("expected -f FILE or KIND NAME..., found neither"),
+        (false, []) => {
+            let loaded = super::apply::load_all(&args.files)?;
+            if let Some(e) = loaded.errors.first() {
+                bail!("{e}");
+            }
+            Ok(loaded
+                .manifests
+                .iter()
+                .map(|m| m.object.object_ref())
+                .collect())
+        }
+        (true, [kind, names @ ..]) => {
+            if names.is_empty() {
+                bail!("expected KIND NAME..., found a kind without names");
+            }
+            let kind: Kind = kind.parse()?;
+            Ok(names
+                .iter()
+                .map(|n| ObjectRef::new(kind, Some(&args.namespace), n))
+                .collect())
+        }
+        (false, _) => bail!("expected either -f FILE or KIND NAME..., found both"),
+    }
+}

@@ -1,0 +1,25 @@
+//! One file per subcommand.
+
+pub mod apply;
+pub mod completion;
+pub mod controller;
+pub mod delete;
+pub mod get;
+pub mod version;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use podnet_store::{Api, Store};
+
+/// Opens the store named by `--store`.
+pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    podnet_store::open(url)
+        .await
+        .with_context(|| format!("opening the store {url}"))
+}
+
+/// Typed access to the store named by `--store`.
+pub async fn api(url: &str) -> anyhow::Result<Api> {
+    Ok(Api::new(open(url).await?))
+}
