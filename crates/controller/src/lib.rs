@@ -13,11 +13,13 @@ pub mod cache;
 mod controller;
 pub mod edge;
 mod hash;
+mod oneshot;
 pub mod options;
 pub mod plan;
 pub mod progress;
 
 pub use controller::run;
 pub use edge::leader::LEADER_KEY;
+pub use oneshot::reconcile_once;
 pub use options::{default_identity, ControllerError, ControllerOptions};
 pub use progress::{progress, Progress};
