@@ -118,7 +118,12 @@ fn pod_row(p: &Pod, name: String, age: String) -> (Vec<String>, Vec<String>) {
     let spec = p.spec.clone().unwrap_or_default();
     let status = p.status.clone().unwrap_or_default();
     let statuses = status.container_statuses.unwrap_or_default();
-    let ready = statuses.iter().filter(|c| c.ready).count();
+    // Without container statuses (written by hand), the Ready condition speaks for all.
+    let ready = if statuses.is_empty() && condition_true(p, "Ready") {
+        spec.containers.len()
+    } else {
+        statuses.iter().filter(|c| c.ready).count()
+    };
     let restarts: i32 = statuses.iter().map(|c| c.restart_count).sum();
     let mut phase = status.phase.unwrap_or_else(|| "Pending".into());
     if p.metadata.deletion_timestamp.is_some() {
@@ -142,6 +147,13 @@ fn pod_row(p: &Pod, name: String, age: String) -> (Vec<String>, Vec<String>) {
             spec.node_name.unwrap_or_else(|| NONE.into()),
         ],
     )
+}
+
+fn condition_true(p: &Pod, type_: &str) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
 }
 
 fn service_row(s: &Service, name: String, age: String) -> (Vec<String>, Vec<String>) {
