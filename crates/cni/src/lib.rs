@@ -1,0 +1,22 @@
+//! The Container Network Interface (CNI) protocol, spec 1.1.0, apart from any plugin logic.
+//!
+//! Two halves:
+//! - [`protocol`]: pure codec and rules. The `CNI_*` environment, network configurations and
+//!   configuration lists, results and their conversion between spec versions, error objects,
+//!   version negotiation, and the derivation of each plugin's request configuration from a
+//!   configuration list. No I/O.
+//! - [`invoke`]: the runtime side. Finds and executes plugin binaries with the CNI
+//!   environment, runs whole configuration lists the way libcni does (ADD in order with
+//!   chained `prevResult`, DEL in reverse, CHECK, STATUS, GC) and caches ADD results.
+//!
+//! Both podnet's own plugin and the lab's node runtime build on this crate.
+#![forbid(unsafe_code)]
+
+pub mod invoke;
+pub mod protocol;
+
+pub use invoke::{exec_plugin, load_conflist, Attachment, ChainRunner, InvokeError, RuntimeEnv};
+pub use protocol::{
+    CniError, CniResult, Command, ErrorCode, NetworkConfig, NetworkConfigList, PluginEnv,
+    VersionInfo, SUPPORTED_VERSIONS,
+};
