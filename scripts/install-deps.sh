@@ -9,6 +9,8 @@ PACKAGES=(
   etcd-server etcd-client      # a real etcd for the store tests and `--store etcd`
   iproute2 nftables conntrack  # the kernel-facing tools the lab and agent use
   iputils-ping dnsutils curl   # real clients for end-to-end tests
+  containernetworking-plugins  # reference CNI plugins (bridge, host-local, portmap, bandwidth)
+  iperf3 busybox-static        # throughput probes; a static shell for runtime tests
   jq procps psmisc
 )
 
