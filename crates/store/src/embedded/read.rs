@@ -84,7 +84,8 @@ pub(crate) fn range_kvs(conn: &Connection, prefix: &str) -> rusqlite::Result<Vec
 
 /// Keys attached to `lease`, sorted.
 pub(crate) fn lease_keys(conn: &Connection, lease: i64) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT key FROM kv WHERE lease = ?1 ORDER BY key")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT key FROM kv WHERE lease = ?1 AND lease <> 0 ORDER BY key")?;
     let rows = stmt.query_map([lease], |r| r.get::<_, Vec<u8>>(0).map(key_string))?;
     rows.collect()
 }

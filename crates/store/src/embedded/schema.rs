@@ -128,6 +128,15 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
 /// a new file at the same time agree) and checks the schema version.
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let err = sql_err(path);
+    // The usual case needs no write lock: the schema is there already.
+    let existing: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE name = 'schema'", [], |r| {
+            r.get(0)
+        })
+        .ok();
+    if existing == Some(SCHEMA_VERSION) {
+        return Ok(());
+    }
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(&err)?;
