@@ -105,6 +105,8 @@ impl Loop {
                 };
                 let fence = term.fence();
                 let batch = self.cache.dirty.take_batch(self.opts.batch_size);
+                let started = Instant::now();
+                let size = batch.len();
                 let mut worker = Worker {
                     store: self.store.as_ref(),
                     fence: Some(fence),
@@ -122,7 +124,10 @@ impl Loop {
                         self.cache.allocs.end_batch();
                         self.leadership();
                     }
-                    Some(r) => self.finished(r, batch),
+                    Some(r) => {
+                        tracing::debug!(keys = size, elapsed = ?started.elapsed(), left = self.cache.dirty.len(), "batch done");
+                        self.finished(r, batch)
+                    }
                 }
                 continue;
             }
@@ -154,7 +159,10 @@ impl Loop {
         self.cache.allocs.end_batch();
         match term {
             Some(term) => {
-                tracing::info!(revision = term.create_rev, "leading: reconciling everything");
+                tracing::info!(
+                    revision = term.create_rev,
+                    "leading: reconciling everything"
+                );
                 self.cache.mark_all();
                 self.phase = Phase::Leading(term);
             }

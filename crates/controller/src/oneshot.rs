@@ -75,7 +75,10 @@ pub async fn reconcile_once(
         if left == 0 {
             break;
         }
-        tracing::debug!(conflicts = left, "reconcile pass had conflicts; reading again");
+        tracing::debug!(
+            conflicts = left,
+            "reconcile pass had conflicts; reading again"
+        );
     }
     Ok(left)
 }

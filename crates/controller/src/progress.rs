@@ -41,7 +41,10 @@ pub async fn progress(store: &std::sync::Arc<dyn Store>) -> Result<Progress, Con
             Object::EndpointSlice(s) => {
                 let l = s.metadata.labels.as_ref()?;
                 (l.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)).then_some(())?;
-                Some((o.namespace()?.to_string(), l.get(SERVICE_NAME_LABEL)?.clone()))
+                Some((
+                    o.namespace()?.to_string(),
+                    l.get(SERVICE_NAME_LABEL)?.clone(),
+                ))
             }
             _ => None,
         })
@@ -58,7 +61,10 @@ pub async fn progress(store: &std::sync::Arc<dyn Store>) -> Result<Progress, Con
             p.services_without_ip += 1;
         }
         if wants_slices(s)
-            && !with_slices.contains(&(o.namespace().unwrap_or_default().to_string(), o.name().to_string()))
+            && !with_slices.contains(&(
+                o.namespace().unwrap_or_default().to_string(),
+                o.name().to_string(),
+            ))
         {
             p.services_without_slices += 1;
         }

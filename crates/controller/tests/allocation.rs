@@ -29,24 +29,67 @@ async fn services_nodes_and_slices_are_allocated_released_and_stable_across_rest
     }
     put(&store, svc_json("kube-system", "kube-dns", json!({"selector": {"k8s-app": "kube-dns"},
         "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}))).await;
-    put(&store, svc_json("shop", "web", json!({"type": "NodePort", "selector": {"app": "web"},
-        "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}))).await;
+    put(
+        &store,
+        svc_json(
+            "shop",
+            "web",
+            json!({"type": "NodePort", "selector": {"app": "web"},
+        "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}),
+        ),
+    )
+    .await;
     put(&store, svc_json("shop", "db", json!({"clusterIP": "10.96.100.100", "selector": {"app": "db"}, "ports": [{"port": 5432}]}))).await;
     for i in 0..20 {
-        put(&store, svc_json("many", &format!("s{i}"), json!({"selector": {"i": format!("{i}")}, "ports": [{"port": 80}]}))).await;
+        put(
+            &store,
+            svc_json(
+                "many",
+                &format!("s{i}"),
+                json!({"selector": {"i": format!("{i}")}, "ports": [{"port": 80}]}),
+            ),
+        )
+        .await;
     }
-    put(&store, pod_json("shop", "web-1", json!({"app": "web"}), "10.244.0.5", true)).await;
-    put(&store, pod_json("shop", "web-2", json!({"app": "web"}), "10.244.1.5", false)).await;
-    put(&store, pod_json("kube-system", "coredns", json!({"k8s-app": "kube-dns"}), "10.244.0.2", true)).await;
+    put(
+        &store,
+        pod_json("shop", "web-1", json!({"app": "web"}), "10.244.0.5", true),
+    )
+    .await;
+    put(
+        &store,
+        pod_json("shop", "web-2", json!({"app": "web"}), "10.244.1.5", false),
+    )
+    .await;
+    put(
+        &store,
+        pod_json(
+            "kube-system",
+            "coredns",
+            json!({"k8s-app": "kube-dns"}),
+            "10.244.0.2",
+            true,
+        ),
+    )
+    .await;
 
     let ctrl = start(store.clone(), options("a"));
 
-    assert_eq!(wait_ip(&store, "kube-system", "kube-dns").await, "10.96.0.10");
+    assert_eq!(
+        wait_ip(&store, "kube-system", "kube-dns").await,
+        "10.96.0.10"
+    );
     assert_eq!(wait_ip(&store, "shop", "db").await, "10.96.100.100");
     let mut seen = HashSet::new();
     for i in 0..20 {
-        let ip: IpAddr = wait_ip(&store, "many", &format!("s{i}")).await.parse().unwrap();
-        assert!("10.96.0.0/12".parse::<ipnet::IpNet>().unwrap().contains(&ip));
+        let ip: IpAddr = wait_ip(&store, "many", &format!("s{i}"))
+            .await
+            .parse()
+            .unwrap();
+        assert!("10.96.0.0/12"
+            .parse::<ipnet::IpNet>()
+            .unwrap()
+            .contains(&ip));
         assert!(seen.insert(ip));
     }
     let web = eventually("web's node port", WAIT, || async {
@@ -70,53 +113,104 @@ async fn services_nodes_and_slices_are_allocated_released_and_stable_across_rest
             .collect::<Option<HashSet<_>>>()
     })
     .await;
-    assert_eq!(cidrs, HashSet::from(["10.244.0.0/24".to_string(), "10.244.1.0/24".to_string()]));
+    assert_eq!(
+        cidrs,
+        HashSet::from(["10.244.0.0/24".to_string(), "10.244.1.0/24".to_string()])
+    );
 
     // web's slice: two endpoints, the named port resolved, conditions as kube
     let slice = eventually("web's slice with 2 endpoints", WAIT, || async {
-        list(&store, Kind::EndpointSlice).await.into_iter().find_map(|o| match o {
-            Object::EndpointSlice(s)
-                if s.metadata.labels.as_ref()?.get("kubernetes.io/service-name")? == "web"
-                    && s.endpoints.len() == 2 =>
-            {
-                Some(s)
-            }
-            _ => None,
-        })
+        list(&store, Kind::EndpointSlice)
+            .await
+            .into_iter()
+            .find_map(|o| match o {
+                Object::EndpointSlice(s)
+                    if s.metadata
+                        .labels
+                        .as_ref()?
+                        .get("kubernetes.io/service-name")?
+                        == "web"
+                        && s.endpoints.len() == 2 =>
+                {
+                    Some(s)
+                }
+                _ => None,
+            })
     })
     .await;
     assert_eq!(slice.metadata.namespace.as_deref(), Some("shop"));
-    assert_eq!(slice.metadata.owner_references.as_ref().unwrap()[0].uid, web_uid);
+    assert_eq!(
+        slice.metadata.owner_references.as_ref().unwrap()[0].uid,
+        web_uid
+    );
     assert_eq!(slice.ports.as_ref().unwrap()[0].port, Some(8080));
     let ready: Vec<(String, bool)> = slice
         .endpoints
         .iter()
-        .map(|e| (e.addresses[0].clone(), e.conditions.as_ref().unwrap().ready.unwrap()))
+        .map(|e| {
+            (
+                e.addresses[0].clone(),
+                e.conditions.as_ref().unwrap().ready.unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(ready, vec![("10.244.0.5".into(), true), ("10.244.1.5".into(), false)]);
+    assert_eq!(
+        ready,
+        vec![("10.244.0.5".into(), true), ("10.244.1.5".into(), false)]
+    );
 
     // an explicit address held by another service: condition, no address
-    put(&store, svc_json("shop", "db-copy", json!({"clusterIP": "10.96.100.100", "ports": [{"port": 1}]}))).await;
+    put(
+        &store,
+        svc_json(
+            "shop",
+            "db-copy",
+            json!({"clusterIP": "10.96.100.100", "ports": [{"port": 1}]}),
+        ),
+    )
+    .await;
     let cond = eventually("AlreadyAllocated on db-copy", WAIT, || async {
         let o = get(&store, Kind::Service, Some("shop"), "db-copy").await?;
-        let c = service(&o).status.as_ref()?.conditions.as_ref()?.first()?.clone();
+        let c = service(&o)
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .first()?
+            .clone();
         Some(c)
     })
     .await;
-    assert_eq!((cond.type_.as_str(), cond.status.as_str(), cond.reason.as_str()),
-        ("podnet.io/ClusterIPAllocated", "False", "AlreadyAllocated"));
+    assert_eq!(
+        (
+            cond.type_.as_str(),
+            cond.status.as_str(),
+            cond.reason.as_str()
+        ),
+        ("podnet.io/ClusterIPAllocated", "False", "AlreadyAllocated")
+    );
     assert!(cond.message.contains("Service shop/db"), "{}", cond.message);
     assert_no_duplicates(&store).await;
 
     // a pod goes away: the slice follows
     delete(&store, Kind::Pod, Some("shop"), "web-2").await;
     eventually("web's slice shrinks", WAIT, || async {
-        list(&store, Kind::EndpointSlice).await.into_iter().find_map(|o| match o {
-            Object::EndpointSlice(s)
-                if s.metadata.labels.as_ref()?.get("kubernetes.io/service-name")? == "web"
-                    && s.endpoints.len() == 1 => Some(()),
-            _ => None,
-        })
+        list(&store, Kind::EndpointSlice)
+            .await
+            .into_iter()
+            .find_map(|o| match o {
+                Object::EndpointSlice(s)
+                    if s.metadata
+                        .labels
+                        .as_ref()?
+                        .get("kubernetes.io/service-name")?
+                        == "web"
+                        && s.endpoints.len() == 1 =>
+                {
+                    Some(())
+                }
+                _ => None,
+            })
     })
     .await;
 
@@ -138,7 +232,10 @@ async fn services_nodes_and_slices_are_allocated_released_and_stable_across_rest
         .into_iter()
         .filter(|kv| kv.key != podnet_controller::LEADER_KEY)
         .collect();
-    let before_kvs: Vec<_> = snapshot.into_iter().filter(|kv| kv.key != podnet_controller::LEADER_KEY).collect();
+    let before_kvs: Vec<_> = snapshot
+        .into_iter()
+        .filter(|kv| kv.key != podnet_controller::LEADER_KEY)
+        .collect();
     let changed: Vec<&String> = after
         .iter()
         .filter(|kv| kv.mod_revision > before)
@@ -153,7 +250,10 @@ async fn services_nodes_and_slices_are_allocated_released_and_stable_across_rest
         let o = get(&store, Kind::Service, Some("shop"), "db-copy").await?;
         let s = service(&o);
         (s.spec.as_ref()?.cluster_ips.as_deref() == Some(&["10.96.100.100".to_string()][..])
-            && s.status.as_ref().and_then(|st| st.conditions.as_ref()).is_none())
+            && s.status
+                .as_ref()
+                .and_then(|st| st.conditions.as_ref())
+                .is_none())
         .then_some(())
     })
     .await;
@@ -162,11 +262,21 @@ async fn services_nodes_and_slices_are_allocated_released_and_stable_across_rest
     delete(&store, Kind::Service, Some("shop"), "web").await;
     eventually("web's allocations and slices gone", WAIT, || async {
         let allocs = allocations(&store).await;
-        let owned = allocs.values().any(|o| o["name"] == "web" && o["namespace"] == "shop");
-        let slices = list(&store, Kind::EndpointSlice).await.into_iter().any(|o| {
-            o.namespace() == Some("shop")
-                && o.meta().labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).map(String::as_str) == Some("web")
-        });
+        let owned = allocs
+            .values()
+            .any(|o| o["name"] == "web" && o["namespace"] == "shop");
+        let slices = list(&store, Kind::EndpointSlice)
+            .await
+            .into_iter()
+            .any(|o| {
+                o.namespace() == Some("shop")
+                    && o.meta()
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("kubernetes.io/service-name"))
+                        .map(String::as_str)
+                        == Some("web")
+            });
         (!owned && !slices).then_some(())
     })
     .await;

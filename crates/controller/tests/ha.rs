@@ -40,7 +40,13 @@ struct ChildController(Child);
 impl ChildController {
     fn spawn(db: &std::path::Path, id: &str) -> ChildController {
         let child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_controller", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "child_controller",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_DB, db)
             .env(CHILD_ID, id)
             .stdout(Stdio::null())
@@ -91,14 +97,29 @@ async fn racing_controllers_never_duplicate() {
     let r1 = tokio::spawn(async move { reconcile_once(&s1, &o1, 20).await.unwrap() });
     let r2 = tokio::spawn(async move { reconcile_once(&s2, &o2, 20).await.unwrap() });
     for i in 300..400 {
-        put(&store, svc_json("race", &format!("s{i}"), json!({"type": "NodePort", "ports": [{"port": 80}]}))).await;
+        put(
+            &store,
+            svc_json(
+                "race",
+                &format!("s{i}"),
+                json!({"type": "NodePort", "ports": [{"port": 80}]}),
+            ),
+        )
+        .await;
     }
     assert_eq!(r1.await.unwrap(), 0);
     assert_eq!(r2.await.unwrap(), 0);
-    eventually("400 services allocated", Duration::from_secs(20), || all_allocated(&store, 400)).await;
+    eventually("400 services allocated", Duration::from_secs(20), || {
+        all_allocated(&store, 400)
+    })
+    .await;
     assert_no_duplicates(&store).await;
     let allocs = allocations(&store).await;
-    assert_eq!(allocs.len(), 800, "one cluster IP and one node port per service, nothing leaked");
+    assert_eq!(
+        allocs.len(),
+        800,
+        "one cluster IP and one node port per service, nothing leaked"
+    );
     a.stop().await;
     b.stop().await;
 }
@@ -115,9 +136,16 @@ async fn standby_process_takes_over_within_the_lease_ttl_after_kill_9() {
     .await;
     let _second = ChildController::spawn(&db, "second");
     for i in 0..50 {
-        put(&store, svc_json("ha", &format!("s{i}"), json!({"ports": [{"port": 80}]}))).await;
+        put(
+            &store,
+            svc_json("ha", &format!("s{i}"), json!({"ports": [{"port": 80}]})),
+        )
+        .await;
     }
-    eventually("50 allocated by first", Duration::from_secs(20), || all_allocated(&store, 50)).await;
+    eventually("50 allocated by first", Duration::from_secs(20), || {
+        all_allocated(&store, 50)
+    })
+    .await;
     assert_eq!(leader(&store).await.as_deref(), Some("first"));
 
     first.kill9();
@@ -128,12 +156,22 @@ async fn standby_process_takes_over_within_the_lease_ttl_after_kill_9() {
     .await;
     let takeover = killed.elapsed();
     eprintln!("take-over after kill -9: {takeover:?} (lease ttl {TTL:?})");
-    assert!(takeover < TTL + Duration::from_secs(1), "take-over took {takeover:?}");
+    assert!(
+        takeover < TTL + Duration::from_secs(1),
+        "take-over took {takeover:?}"
+    );
 
     for i in 50..100 {
-        put(&store, svc_json("ha", &format!("s{i}"), json!({"ports": [{"port": 80}]}))).await;
+        put(
+            &store,
+            svc_json("ha", &format!("s{i}"), json!({"ports": [{"port": 80}]})),
+        )
+        .await;
     }
-    eventually("100 allocated", Duration::from_secs(20), || all_allocated(&store, 100)).await;
+    eventually("100 allocated", Duration::from_secs(20), || {
+        all_allocated(&store, 100)
+    })
+    .await;
     assert_no_duplicates(&store).await;
     assert_eq!(allocations(&store).await.len(), 100);
 }

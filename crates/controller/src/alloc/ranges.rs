@@ -59,7 +59,11 @@ pub fn block(net: IpNet, len: u8, index: u128) -> Option<IpNet> {
         return None;
     }
     let step_bits = (net.max_prefix_len() - len) as u32;
-    let step = if step_bits >= 128 { 0 } else { 1u128 << step_bits };
+    let step = if step_bits >= 128 {
+        0
+    } else {
+        1u128 << step_bits
+    };
     let addr = u128_to_ip(
         ip_to_u128(net.network()) + index * step,
         matches!(net, IpNet::V4(_)),
@@ -113,7 +117,9 @@ pub struct Pool {
 
 /// A pool entry that is neither a CIDR nor an `a-b` range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("load-balancer pool {pool:?}: expected a CIDR or an address range first-last, found {found:?}")]
+#[error(
+    "load-balancer pool {pool:?}: expected a CIDR or an address range first-last, found {found:?}"
+)]
 pub struct BadPoolEntry {
     pub pool: String,
     pub found: String,
@@ -206,7 +212,13 @@ mod tests {
         let all: Vec<String> = p.addresses().map(|a| a.to_string()).collect();
         assert_eq!(
             all,
-            ["172.18.255.200", "172.18.255.201", "172.18.255.202", "10.0.0.0", "10.0.0.1"]
+            [
+                "172.18.255.200",
+                "172.18.255.201",
+                "172.18.255.202",
+                "10.0.0.0",
+                "10.0.0.1"
+            ]
         );
         assert!(p.contains("172.18.255.201".parse().unwrap()));
         assert!(!p.contains("172.18.255.203".parse().unwrap()));
@@ -216,6 +228,9 @@ mod tests {
             auto_assign: true,
         })
         .unwrap_err();
-        assert!(err.to_string().contains("found \"1.2.3.9-1.2.3.1\""), "{err}");
+        assert!(
+            err.to_string().contains("found \"1.2.3.9-1.2.3.1\""),
+            "{err}"
+        );
     }
 }

@@ -63,7 +63,11 @@ fn svc_key(meta: &ObjectMeta) -> SvcKey {
 }
 
 fn selector(svc: &Service) -> Option<&BTreeMap<String, String>> {
-    svc.spec.as_ref()?.selector.as_ref().filter(|s| !s.is_empty())
+    svc.spec
+        .as_ref()?
+        .selector
+        .as_ref()
+        .filter(|s| !s.is_empty())
 }
 
 #[derive(Debug, Default)]
@@ -145,7 +149,9 @@ impl Cache {
 
     /// Something was freed: whoever waited for something tries again.
     fn unblock(&mut self) {
-        self.dirty.services.extend(self.blocked_services.iter().cloned());
+        self.dirty
+            .services
+            .extend(self.blocked_services.iter().cloned());
         let blocked_nodes = self.nodes.iter().filter(|(_, n)| {
             n.status
                 .as_ref()
@@ -217,7 +223,11 @@ impl Cache {
                 self.dirty.pods.extend(self.pods.unscheduled().cloned());
             }
             Object::EndpointSlice(s) => {
-                let ns = s.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+                let ns = s
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into());
                 let name = s.metadata.name.clone().unwrap_or_default();
                 let info = managed_owner(&s).map(|owner| {
                     (

@@ -42,7 +42,9 @@ impl SlimPod {
     pub fn from_pod(pod: &Pod) -> SlimPod {
         let spec = pod.spec.as_ref();
         let status = pod.status.as_ref();
-        let node_name = spec.and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());
+        let node_name = spec
+            .and_then(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty());
         let phase = status.and_then(|s| s.phase.as_deref());
         let finished = matches!(phase, Some("Succeeded" | "Failed"));
         let terminating = pod.metadata.deletion_timestamp.is_some();
@@ -52,7 +54,11 @@ impl SlimPod {
             .flat_map(|c| c.ports.iter().flatten())
             .filter_map(|p| {
                 let name = p.name.clone().filter(|n| !n.is_empty())?;
-                Some((name, Protocol::parse(p.protocol.as_deref())?, p.container_port))
+                Some((
+                    name,
+                    Protocol::parse(p.protocol.as_deref())?,
+                    p.container_port,
+                ))
             })
             .collect();
         let subdomain = spec.and_then(|s| s.subdomain.clone());
@@ -116,7 +122,9 @@ impl SlimPod {
 
     /// Counts on its node for the scheduler.
     fn occupies_node(&self) -> Option<&str> {
-        (!self.finished).then_some(self.node_name.as_deref()).flatten()
+        (!self.finished)
+            .then_some(self.node_name.as_deref())
+            .flatten()
     }
 
     pub fn key(&self) -> PodKey {

@@ -73,11 +73,20 @@ impl Slices {
 
     /// Records a slice; returns the services whose slices changed (none when the
     /// event is old or repeats what is known).
-    pub fn upsert(&mut self, ns: &str, name: &str, info: Option<(SvcKey, SliceInfo)>) -> Vec<SvcKey> {
+    pub fn upsert(
+        &mut self,
+        ns: &str,
+        name: &str,
+        info: Option<(SvcKey, SliceInfo)>,
+    ) -> Vec<SvcKey> {
         let skey = (ns.to_string(), name.to_string());
         let mut touched = Vec::new();
         if let Some(old_owner) = self.owner.get(&skey).cloned() {
-            let old = self.by_service.get(&old_owner).and_then(|m| m.get(name)).copied();
+            let old = self
+                .by_service
+                .get(&old_owner)
+                .and_then(|m| m.get(name))
+                .copied();
             if let (Some(old), Some((owner, new))) = (old, &info) {
                 if *owner == old_owner && (new.rev < old.rev || *new == old) {
                     return touched;

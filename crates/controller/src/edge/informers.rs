@@ -73,7 +73,11 @@ pub fn spawn(store: Arc<dyn Store>, tx: UnboundedSender<Input>) -> Inputs {
         store,
         ALLOC_PREFIX.to_string(),
         tx,
-        |kvs| Input::Allocs(AllocEvent::Restarted(kvs.iter().filter_map(parse).collect())),
+        |kvs| {
+            Input::Allocs(AllocEvent::Restarted(
+                kvs.iter().filter_map(parse).collect(),
+            ))
+        },
         |ev| {
             let e = match ev.kind {
                 EventKind::Put => parse(&ev.kv).map(|(k, a)| AllocEvent::Put(k, a)),

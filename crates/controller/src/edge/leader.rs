@@ -38,8 +38,13 @@ impl Term {
 enum State {
     Campaign,
     /// Somebody else leads; wait for the key to go (from this revision on).
-    Standby { from: Revision },
-    Leading { term: Term, renewed: Instant },
+    Standby {
+        from: Revision,
+    },
+    Leading {
+        term: Term,
+        renewed: Instant,
+    },
     /// Store trouble: wait, then campaign.
     Backoff,
 }
@@ -136,6 +141,12 @@ impl Elector {
     }
 
     async fn campaign(&mut self) -> State {
+        // Somebody leads: no lease needed to find that out.
+        if let Ok(Some(kv)) = self.store.get(LEADER_KEY).await {
+            return State::Standby {
+                from: kv.mod_revision + 1,
+            };
+        }
         let lease = match self.store.lease_grant(self.ttl).await {
             Ok(l) => l,
             Err(e) => {

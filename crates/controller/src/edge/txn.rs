@@ -69,9 +69,7 @@ fn pack<T>(items: &[Item<T>], max: usize) -> Vec<Vec<usize>> {
     let mut keys: HashSet<&str> = HashSet::new();
     for (i, it) in items.iter().enumerate() {
         let clash = it.ops.iter().any(|op| keys.contains(op_key(op)));
-        if !cur.is_empty()
-            && (clash || nc + it.compares.len() > max || no + it.ops.len() > max)
-        {
+        if !cur.is_empty() && (clash || nc + it.compares.len() > max || no + it.ops.len() > max) {
             groups.push(std::mem::take(&mut cur));
             keys.clear();
             nc = 1;
@@ -151,7 +149,9 @@ mod tests {
 
     fn item(compares: usize, keys: &[&str]) -> Item<()> {
         Item {
-            compares: (0..compares).map(|i| Compare::absent(format!("c{i}"))).collect(),
+            compares: (0..compares)
+                .map(|i| Compare::absent(format!("c{i}")))
+                .collect(),
             ops: keys.iter().map(|k| Op::delete(*k)).collect(),
             tag: (),
         }

@@ -171,7 +171,10 @@ impl Worker<'_> {
                         .object
                         .as_ref()
                         .map(|s| encode(&Object::Service(s.clone())));
-                    items.push((key.clone(), alloc_item(okey, rev_of(&svc.metadata), plan, encoded)));
+                    items.push((
+                        key.clone(),
+                        alloc_item(okey, rev_of(&svc.metadata), plan, encoded),
+                    ));
                 }
             }
         }
@@ -297,8 +300,16 @@ impl Worker<'_> {
                             tracing::warn!(node = %name, reason = p.reason, message = %p.message, "pod CIDR allocation failed");
                         }
                     }
-                    let encoded = plan.object.as_ref().map(|n| encode(&Object::Node(n.clone())));
-                    let it = alloc_item(Kind::Node.key(None, name), rev_of(&node.metadata), plan, encoded);
+                    let encoded = plan
+                        .object
+                        .as_ref()
+                        .map(|n| encode(&Object::Node(n.clone())));
+                    let it = alloc_item(
+                        Kind::Node.key(None, name),
+                        rev_of(&node.metadata),
+                        plan,
+                        encoded,
+                    );
                     items.push(Item {
                         compares: it.compares,
                         ops: it.ops,
@@ -359,17 +370,25 @@ impl Worker<'_> {
             cache.applied(obj);
         }
         for obj in applied.conflicts {
-            retry
-                .pods
-                .insert((obj.namespace().unwrap_or("default").to_string(), obj.name().to_string()));
+            retry.pods.insert((
+                obj.namespace().unwrap_or("default").to_string(),
+                obj.name().to_string(),
+            ));
         }
         Ok(())
     }
 
-    async fn gc(&mut self, cache: &mut Cache, batch: &Dirty, retry: &mut Dirty) -> Result<(), ApplyError> {
+    async fn gc(
+        &mut self,
+        cache: &mut Cache,
+        batch: &Dirty,
+        retry: &mut Dirty,
+    ) -> Result<(), ApplyError> {
         let mut items = Vec::new();
         for k in &batch.allocs {
-            let Some(a) = cache.allocs.get(k) else { continue };
+            let Some(a) = cache.allocs.get(k) else {
+                continue;
+            };
             let Some(owner_key) = a.owner.object_key() else {
                 tracing::warn!(key = %k.key(), owner = %a.owner, "allocation owned by an unknown kind; leaving it");
                 continue;

@@ -5,9 +5,7 @@
 
 use std::net::IpAddr;
 
-use podnet_model::k8s_openapi::api::core::v1::{
-    LoadBalancerIngress, LoadBalancerStatus, Service,
-};
+use podnet_model::k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service};
 
 use super::claimer::Claimer;
 use super::conditions::{

@@ -50,7 +50,9 @@ pub type ServicePlan = AllocPlan<Service>;
 
 /// A fresh uid (random, version 4 layout).
 pub fn new_uid(rng: &mut impl Rng) -> String {
-    uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
 }
 
 /// The uid an object without one gets: the one its allocations were made for (it was

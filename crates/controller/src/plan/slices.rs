@@ -101,7 +101,10 @@ fn endpoint(pod: &SlimPod, ip: std::net::Ipv4Addr, svc_name: &str, publish: bool
 pub fn slice_name(service: &str, ports: &[PortKey], index: usize) -> String {
     let mut text = String::new();
     for (name, n, proto, app) in ports {
-        text.push_str(&format!("{name}/{n}/{proto}/{};", app.as_deref().unwrap_or("")));
+        text.push_str(&format!(
+            "{name}/{n}/{proto}/{};",
+            app.as_deref().unwrap_or("")
+        ));
     }
     text.push_str(&format!("#{index}"));
     format!("{service}-{}", base36(fnv64(text.as_bytes()), 5))

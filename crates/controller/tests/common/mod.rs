@@ -83,11 +83,23 @@ pub async fn delete(store: &Arc<dyn Store>, kind: Kind, ns: Option<&str>, name: 
 }
 
 pub async fn list(store: &Arc<dyn Store>, kind: Kind) -> Vec<Object> {
-    Api::new(store.clone()).list(kind, None).await.expect("list").0
+    Api::new(store.clone())
+        .list(kind, None)
+        .await
+        .expect("list")
+        .0
 }
 
-pub async fn get(store: &Arc<dyn Store>, kind: Kind, ns: Option<&str>, name: &str) -> Option<Object> {
-    Api::new(store.clone()).get(kind, ns, name).await.expect("get")
+pub async fn get(
+    store: &Arc<dyn Store>,
+    kind: Kind,
+    ns: Option<&str>,
+    name: &str,
+) -> Option<Object> {
+    Api::new(store.clone())
+        .get(kind, ns, name)
+        .await
+        .expect("get")
 }
 
 /// Every allocation key, item key -> owner value.
@@ -98,7 +110,12 @@ pub async fn allocations(store: &Arc<dyn Store>) -> HashMap<String, serde_json::
         .expect("range")
         .kvs
         .into_iter()
-        .map(|kv| (kv.key, serde_json::from_slice(&kv.value).expect("owner json")))
+        .map(|kv| {
+            (
+                kv.key,
+                serde_json::from_slice(&kv.value).expect("owner json"),
+            )
+        })
         .collect()
 }
 
@@ -135,7 +152,13 @@ pub fn svc_json(ns: &str, name: &str, spec: serde_json::Value) -> serde_json::Va
     serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns}, "spec": spec})
 }
 
-pub fn pod_json(ns: &str, name: &str, labels: serde_json::Value, ip: &str, ready: bool) -> serde_json::Value {
+pub fn pod_json(
+    ns: &str,
+    name: &str,
+    labels: serde_json::Value,
+    ip: &str,
+    ready: bool,
+) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"), "labels": labels},
@@ -167,7 +190,11 @@ pub async fn assert_no_duplicates(store: &Arc<dyn Store>) {
         let s = service(&o);
         let who = format!("{}/{}", o.namespace().unwrap(), o.name());
         let spec = s.spec.clone().unwrap_or_default();
-        let blocked = s.status.as_ref().and_then(|st| st.conditions.as_ref()).is_some_and(|c| !c.is_empty());
+        let blocked = s
+            .status
+            .as_ref()
+            .and_then(|st| st.conditions.as_ref())
+            .is_some_and(|c| !c.is_empty());
         if blocked {
             continue; // a refused explicit request keeps the user's value
         }
@@ -188,7 +215,16 @@ pub async fn assert_no_duplicates(store: &Arc<dyn Store>) {
     let allocs = allocations(store).await;
     for (ip, who) in &ips {
         let key = format!("{}serviceips/{ip}", podnet_controller::alloc::ALLOC_PREFIX);
-        let owner = allocs.get(&key).unwrap_or_else(|| panic!("no allocation key for {ip} of {who}"));
-        assert_eq!(format!("{}/{}", owner["namespace"].as_str().unwrap(), owner["name"].as_str().unwrap()), *who);
+        let owner = allocs
+            .get(&key)
+            .unwrap_or_else(|| panic!("no allocation key for {ip} of {who}"));
+        assert_eq!(
+            format!(
+                "{}/{}",
+                owner["namespace"].as_str().unwrap(),
+                owner["name"].as_str().unwrap()
+            ),
+            *who
+        );
     }
 }

@@ -1,0 +1,89 @@
+//! Scale: 10,000 Services and 20,000 ready Pods (2 per service) applied to the
+//! embedded store while the controller runs; every ClusterIP and EndpointSlice must be
+//! in place within a generous bound. Run `cargo test --release -p podnet-controller
+//! --test scale -- --ignored --nocapture` for the timing (the goal is under 5 s).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use podnet_model::Object;
+use podnet_store::typed::encode;
+use podnet_store::{Op, Txn};
+use serde_json::json;
+
+const SERVICES: usize = 10_000;
+
+async fn apply_all(store: &std::sync::Arc<dyn podnet_store::Store>) {
+    let mut ops = Vec::new();
+    for i in 0..SERVICES {
+        let ns = format!("ns{}", i % 10);
+        let svc = obj(svc_json(
+            &ns,
+            &format!("svc{i}"),
+            json!({"selector": {"app": format!("app{i}")},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}),
+        ));
+        ops.push(Op::put(svc.key(), encode(&svc)));
+        for r in 0..2 {
+            let n = i * 2 + r;
+            let ip = format!("10.244.{}.{}", n / 250, n % 250 + 1);
+            let pod = obj(pod_json(
+                &ns,
+                &format!("pod{i}-{r}"),
+                json!({"app": format!("app{i}")}),
+                &ip,
+                true,
+            ));
+            ops.push(Op::put(pod.key(), encode(&pod)));
+        }
+        if ops.len() >= 3000 {
+            store
+                .txn(Txn::new().and_then(std::mem::take(&mut ops)))
+                .await
+                .unwrap();
+        }
+    }
+    if !ops.is_empty() {
+        store.txn(Txn::new().and_then(ops)).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "scale run; see the module docs"]
+async fn ten_thousand_services_and_twenty_thousand_pods() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp.path().join("s.db"));
+    let ctrl = start(store.clone(), options("scale"));
+    eventually("leadership", Duration::from_secs(10), || async {
+        leader(&store).await.map(|_| ())
+    })
+    .await;
+    let t0 = Instant::now();
+    apply_all(&store).await;
+    let applied = t0.elapsed();
+    let mut polls = 0;
+    eventually("everything allocated", Duration::from_secs(120), || {
+        polls += 1;
+        let store = store.clone();
+        async move {
+            let p = podnet_controller::progress(&store).await.unwrap();
+            (p.services == SERVICES && p.is_complete()).then_some(())
+        }
+    })
+    .await;
+    let total = t0.elapsed();
+    eprintln!("applied {SERVICES} services + {} pods in {applied:?}; all allocated after {total:?} ({polls} polls)", SERVICES * 2);
+    let slices = list(&store, podnet_model::Kind::EndpointSlice).await;
+    assert_eq!(slices.len(), SERVICES);
+    assert!(slices
+        .iter()
+        .all(|o| matches!(o, Object::EndpointSlice(s) if s.endpoints.len() == 2)));
+    assert_no_duplicates(&store).await;
+    ctrl.stop().await;
+}
