@@ -1,6 +1,9 @@
 //! High availability: racing controllers never hand out one item twice, and a
 //! standby process takes over within the lease TTL when the leader is killed.
 
+// Measurements are reported on stderr, for the person running the test.
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use std::process::{Child, Command, Stdio};

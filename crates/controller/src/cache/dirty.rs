@@ -62,3 +62,27 @@ impl Dirty {
         self.allocs.extend(other.allocs);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_take_at_most_n_of_each_class_in_order() {
+        let mut d = Dirty::default();
+        d.nodes.extend((0..5).map(|i| format!("n{i}")));
+        d.services.insert(("a".into(), "b".into()));
+        let b = d.take_batch(3);
+        assert_eq!(
+            b.nodes.iter().cloned().collect::<Vec<_>>(),
+            ["n0", "n1", "n2"]
+        );
+        assert_eq!(b.services.len(), 1);
+        assert_eq!(d.len(), 2);
+        d.merge(b);
+        assert_eq!(d.len(), 6);
+        let all = d.take_batch(100);
+        assert_eq!(all.len(), 6);
+        assert!(d.is_empty());
+    }
+}

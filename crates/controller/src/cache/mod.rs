@@ -241,13 +241,12 @@ impl Cache {
                 let touched = self.slices.upsert(&ns, &name, info);
                 self.dirty.services.extend(touched);
             }
-            Object::ClusterConfig(c) => {
-                if c.metadata.name.as_deref() == Some(podnet_model::config::DEFAULT_NAME) {
-                    if c.spec != self.config {
-                        self.set_config(c.spec);
-                        self.mark_all();
-                    }
-                }
+            Object::ClusterConfig(c)
+                if c.metadata.name.as_deref() == Some(podnet_model::config::DEFAULT_NAME)
+                    && c.spec != self.config =>
+            {
+                self.set_config(c.spec);
+                self.mark_all();
             }
             _ => {}
         }
@@ -358,14 +357,14 @@ impl Cache {
         let key = pod.key();
         let new = pod.clone_slim();
         match self.pods.upsert(pod) {
-            Err(()) => return,
-            Ok(Some(old)) => {
+            pods::Upsert::Stale => return,
+            pods::Upsert::Stored(Some(old)) => {
                 if !old.same_content(&new) {
                     self.mark_selecting(&old);
                     self.mark_selecting(&new);
                 }
             }
-            Ok(None) => self.mark_selecting(&new),
+            pods::Upsert::Stored(None) => self.mark_selecting(&new),
         }
         if unscheduled {
             self.dirty.pods.insert(key);
@@ -402,5 +401,66 @@ impl Cache {
             Some(sel) => self.pods.matching(ns, sel),
             None => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn svc(rev: i64, selector: serde_json::Value) -> Object {
+        Object::from_value(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": rev.to_string()},
+            "spec": {"selector": selector}}))
+        .unwrap()
+    }
+
+    fn pod(rev: i64, app: &str) -> Object {
+        Object::from_value(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "shop", "resourceVersion": rev.to_string(), "labels": {"app": app}},
+            "spec": {"nodeName": "n", "containers": []}, "status": {"podIP": "10.244.0.9"}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn pod_changes_queue_exactly_the_selecting_services_and_old_events_are_ignored() {
+        let mut c = Cache::new();
+        c.apply(
+            Kind::Service,
+            InformerEvent::Restarted(vec![svc(5, json!({"app": "web"}))]),
+        );
+        c.dirty = Dirty::default();
+        c.applied(pod(6, "db"));
+        assert!(c.dirty.services.is_empty());
+        c.applied(pod(7, "web"));
+        assert_eq!(c.dirty.services.len(), 1, "label change into the selector");
+        c.dirty = Dirty::default();
+        c.applied(pod(6, "db"));
+        assert!(
+            c.dirty.services.is_empty(),
+            "an older event changes nothing"
+        );
+        assert_eq!(
+            c.pods_of(match &svc(5, json!({"app": "web"})) {
+                Object::Service(s) => s,
+                _ => unreachable!(),
+            })
+            .len(),
+            1
+        );
+        c.applied(svc(5, json!({"app": "other"})));
+        assert!(
+            c.dirty.services.is_empty(),
+            "same revision again is not a change"
+        );
+        c.applied(svc(8, json!({"app": "other"})));
+        assert_eq!(c.dirty.services.len(), 1);
+        c.dirty = Dirty::default();
+        c.applied(pod(9, "web2"));
+        assert!(
+            c.dirty.services.is_empty(),
+            "the service no longer selects app=web"
+        );
     }
 }

@@ -134,6 +134,15 @@ impl SlimPod {
 
 type LabelKey = (String, String, String);
 
+/// What [`Pods::upsert`] did.
+#[derive(Debug)]
+pub enum Upsert {
+    /// Older than the pod known; ignored.
+    Stale,
+    /// Stored, replacing this one.
+    Stored(Option<SlimPod>),
+}
+
 #[derive(Debug, Default)]
 pub struct Pods {
     pods: HashMap<PodKey, SlimPod>,
@@ -163,13 +172,12 @@ impl Pods {
         self.pods.values()
     }
 
-    /// Stores a pod; returns the one it replaced. Older revisions are ignored
-    /// (returns `Err(())`).
-    pub fn upsert(&mut self, pod: SlimPod) -> Result<Option<SlimPod>, ()> {
+    /// Stores a pod; returns the one it replaced. Older revisions are ignored.
+    pub fn upsert(&mut self, pod: SlimPod) -> Upsert {
         let key = pod.key();
         if let Some(old) = self.pods.get(&key) {
             if old.rev != 0 && pod.rev != 0 && pod.rev < old.rev {
-                return Err(());
+                return Upsert::Stale;
             }
         }
         let old = self.remove(&key);
@@ -186,7 +194,7 @@ impl Pods {
             self.unscheduled.insert(key.clone());
         }
         self.pods.insert(key, pod);
-        Ok(old)
+        Upsert::Stored(old)
     }
 
     pub fn remove(&mut self, key: &PodKey) -> Option<SlimPod> {
