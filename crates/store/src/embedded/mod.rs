@@ -164,20 +164,20 @@ impl SqliteStore {
                 .spawn(body)
                 .map_err(|e| StoreError::Backend(format!("starting thread {name}: {e}")))
         };
-        let mut threads = Vec::new();
+        // Should a thread fail to start, dropping `store` stops the ones started.
+        let mut store = SqliteStore {
+            inner: inner.clone(),
+            threads: Vec::new(),
+        };
         let i = inner.clone();
-        threads.push(spawn(
+        store.threads.push(spawn(
             "podnet-store-watch",
             Box::new(move || watch::run_poller(i, poll_conn)),
         )?);
-        let i = inner.clone();
-        let maintenance = spawn(
+        store.threads.push(spawn(
             "podnet-store-lease",
-            Box::new(move || lease::run_maintenance(i)),
-        );
-        let store = SqliteStore { inner, threads };
-        let mut store = store;
-        store.threads.push(maintenance?);
+            Box::new(move || lease::run_maintenance(inner)),
+        )?);
         tracing::debug!(path = %path.display(), revision = rev, "opened embedded store");
         Ok(store)
     }

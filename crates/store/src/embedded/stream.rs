@@ -36,6 +36,8 @@ impl Follow {
     /// closed.
     pub fn start(inner: Arc<Inner>, prefix: &str, from: Revision) -> Result<Self, StoreError> {
         let reg = inner.hub.register(prefix).ok_or_else(|| closed(&inner))?;
+        // The poller may be idling: from now on it must poll at full speed.
+        inner.poll_signal.notify();
         Ok(Follow {
             prefix: prefix.to_string(),
             from,
@@ -84,6 +86,7 @@ impl Follow {
                     // Dropped by the hub: catch up from the log, then follow again.
                     match self.inner.hub.register(&self.prefix) {
                         Some(reg) => {
+                            self.inner.poll_signal.notify();
                             self.upto = reg.pos;
                             self.rx = reg.rx;
                             self.flags = reg.flags;

@@ -21,6 +21,9 @@ use super::Inner;
 /// Log rows read per query by the poller.
 const POLL_BATCH: usize = 4096;
 
+/// How often the poller looks for commits while nobody watches.
+const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
 /// A wake-up call for a background thread, and its shutdown flag.
 #[derive(Default)]
 pub(crate) struct Signal {
@@ -125,6 +128,11 @@ impl Hub {
         })
     }
 
+    /// Whether nobody is watching (the poller may then check less often).
+    pub fn idle(&self) -> bool {
+        self.lock().watchers.is_empty()
+    }
+
     /// Ends every watcher (their streams report the store as closed).
     pub fn close(&self) {
         let mut st = self.lock();
@@ -202,7 +210,17 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
 pub(crate) fn run_poller(inner: Arc<Inner>, mut conn: Connection) {
     // None forces a first poll: a commit may have landed since the hub was set up.
     let mut seen: Option<i64> = None;
-    while inner.poll_signal.wait(inner.options.poll_interval) {
+    loop {
+        // Without watchers only the dispatched position needs to keep up (a new
+        // watcher replays the log up to it), so there is no hurry.
+        let interval = if inner.hub.idle() {
+            IDLE_POLL_INTERVAL.max(inner.options.poll_interval)
+        } else {
+            inner.options.poll_interval
+        };
+        if !inner.poll_signal.wait(interval) {
+            break;
+        }
         match data_version(&conn) {
             Ok(v) if seen == Some(v) => continue,
             Ok(v) => seen = Some(v),

@@ -73,7 +73,7 @@ impl Follow {
                 return None;
             }
             if let Some(ev) = self.buf.pop_front() {
-                self.next = self.next.max(ev.kv.mod_revision);
+                self.next = self.next.max(ev.kv.mod_revision + 1);
                 return Some(Ok(ev));
             }
             match self.stream.message().await {

@@ -21,21 +21,21 @@ pub struct EtcdServer {
 
 /// The etcd binary, or a failure saying what to install.
 fn etcd_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("PODNET_ETCD_BIN") {
-        return PathBuf::from(p);
-    }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
-        .map(|d| d.join("etcd"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the etcd backend tests need an etcd binary, found none in PATH, /usr/bin or \
-                 /usr/local/bin: install etcd-server (apt-get install etcd-server) or set \
-                 PODNET_ETCD_BIN"
-            )
-        })
+    let chosen: Vec<PathBuf> = match std::env::var_os("PODNET_ETCD_BIN") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => std::env::split_paths(&path)
+            .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
+            .map(|d| d.join("etcd"))
+            .collect(),
+    };
+    chosen.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!(
+            "the etcd backend tests need an etcd binary, found none (PODNET_ETCD_BIN, \
+                 PATH, /usr/bin, /usr/local/bin): install etcd-server \
+                 (apt-get install etcd-server) or set PODNET_ETCD_BIN"
+        )
+    })
 }
 
 /// Two free loopback ports.
