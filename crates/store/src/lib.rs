@@ -6,6 +6,7 @@
 pub mod api;
 pub mod embedded;
 pub mod etcd;
+pub mod testing;
 pub mod typed;
 pub mod url;
 mod util;

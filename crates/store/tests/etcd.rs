@@ -3,7 +3,6 @@
 
 #[macro_use]
 mod conformance;
-mod etcd_server;
 
 use std::sync::{Arc, OnceLock};
 
@@ -13,7 +12,7 @@ use podnet_store::etcd::EtcdStore;
 use podnet_store::{Api, Informer, InformerEvent, Store, StoreError};
 
 use conformance::{next_event, next_events, Ctx, WAIT};
-use etcd_server::EtcdServer;
+use podnet_store::testing::EtcdServer;
 
 /// One etcd for the cases that can share it (each under its own key prefix).
 fn shared() -> &'static EtcdServer {

@@ -1,4 +1,5 @@
-//! A real etcd for the tests: one member on loopback ports, in a temp dir.
+//! A real etcd for tests and benchmarks: one member on loopback ports, in a temp dir.
+//! (Test support: failures panic with what to install or what etcd printed.)
 //!
 //! Dropping the server kills etcd and removes its directory. A watchdog shell reads
 //! the server's stdin pipe: should the test process die (or exit with the shared server
