@@ -21,6 +21,9 @@ use crate::options::{ControllerError, ControllerOptions};
 
 /// Inputs applied before looking at work again, so a burst becomes one batch.
 const DRAIN_LIMIT: usize = 50_000;
+/// Decoded inputs waiting for the main loop; the watches hold back beyond this (and
+/// the store buffers or re-reads its log), so memory stays bounded under bursts.
+const INPUT_QUEUE: usize = 1024;
 
 /// Whether this instance acts.
 enum Phase {
@@ -33,7 +36,7 @@ struct Loop {
     opts: ControllerOptions,
     cache: Cache,
     phase: Phase,
-    rx: mpsc::UnboundedReceiver<Input>,
+    rx: mpsc::Receiver<Input>,
     terms: watch::Receiver<Option<Term>>,
     retry: Dirty,
     retry_at: Option<Instant>,
@@ -52,7 +55,7 @@ pub async fn run(
     opts.validate()?;
     let identity = opts.identity();
     tracing::info!(identity = %identity, store = %store.describe(), ttl = ?opts.lease_ttl, "controller starting");
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     let _inputs = informers::spawn(store.clone(), tx);
     let (elector, terms) = Elector::new(store.clone(), identity, opts.lease_ttl);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -151,6 +154,7 @@ impl Loop {
         match input {
             Input::Object(kind, ev) => self.cache.apply(kind, ev),
             Input::Allocs(ev) => self.cache.apply_allocs(ev),
+            Input::Pods(ev) => self.cache.apply_pods(ev),
         }
     }
 

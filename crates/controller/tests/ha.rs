@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,65 +13,18 @@ use podnet_controller::{reconcile_once, ControllerOptions};
 use podnet_model::Kind;
 use serde_json::json;
 
-const CHILD_DB: &str = "PODNET_CONTROLLER_TEST_CHILD_DB";
-const CHILD_ID: &str = "PODNET_CONTROLLER_TEST_CHILD_ID";
 const TTL: Duration = Duration::from_secs(2);
 
 /// Not a test: the body of a controller child process (does nothing unless spawned
-/// by the tests below). Exits by itself after a minute so that none lingers.
+/// by the tests below).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "child process of the HA tests"]
 async fn child_controller() {
-    let (Ok(db), Ok(id)) = (std::env::var(CHILD_DB), std::env::var(CHILD_ID)) else {
-        return;
-    };
-    let store = open(std::path::Path::new(&db));
-    let opts = ControllerOptions {
-        identity: Some(id),
-        lease_ttl: TTL,
-        ..ControllerOptions::default()
-    };
-    podnet_controller::run(store, opts, tokio::time::sleep(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    run_child_controller(TTL).await;
 }
 
-/// A child controller process, killed when dropped.
-struct ChildController(Child);
-
-impl ChildController {
-    fn spawn(db: &std::path::Path, id: &str) -> ChildController {
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_controller",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DB, db)
-            .env(CHILD_ID, id)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child controller");
-        ChildController(child)
-    }
-
-    /// SIGKILL: no chance to give the lease back.
-    fn kill9(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-9", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ChildController {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn spawn_child(db: &std::path::Path, id: &str) -> ChildController {
+    ChildController::spawn("child_controller", db, id)
 }
 
 async fn all_allocated(store: &std::sync::Arc<dyn podnet_store::Store>, n: usize) -> Option<()> {
@@ -93,7 +45,7 @@ async fn racing_controllers_never_duplicate() {
     // unfenced one-shot reconcilers playing stale leaders, all at once
     let a = start(store.clone(), options("in-process-a"));
     let b = start(store.clone(), options("in-process-b"));
-    let _c = ChildController::spawn(&db, "child-c");
+    let _c = spawn_child(&db, "child-c");
     let opts = ControllerOptions::default();
     let (s1, s2) = (store.clone(), store.clone());
     let (o1, o2) = (opts.clone(), opts.clone());
@@ -132,12 +84,12 @@ async fn standby_process_takes_over_within_the_lease_ttl_after_kill_9() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("s.db");
     let store = open(&db);
-    let mut first = ChildController::spawn(&db, "first");
+    let mut first = spawn_child(&db, "first");
     eventually("first leads", Duration::from_secs(20), || async {
         (leader(&store).await.as_deref() == Some("first")).then_some(())
     })
     .await;
-    let _second = ChildController::spawn(&db, "second");
+    let _second = spawn_child(&db, "second");
     for i in 0..50 {
         put(
             &store,

@@ -53,6 +53,13 @@ async fn apply_all(store: &std::sync::Arc<dyn podnet_store::Store>) {
     }
 }
 
+/// Not a test: the controller process of the scale run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "child process of the scale run"]
+async fn child_controller() {
+    run_child_controller(Duration::from_secs(5)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "scale run; see the module docs"]
 async fn ten_thousand_services_and_twenty_thousand_pods() {
@@ -62,11 +69,13 @@ async fn ten_thousand_services_and_twenty_thousand_pods() {
         .try_init();
     let tmp = tempfile::tempdir().unwrap();
     let store = open(&tmp.path().join("s.db"));
-    let ctrl = start(store.clone(), options("scale"));
+    // the controller in its own process, so that its memory can be measured
+    let child = ChildController::spawn("child_controller", &tmp.path().join("s.db"), "scale");
     eventually("leadership", Duration::from_secs(10), || async {
         leader(&store).await.map(|_| ())
     })
     .await;
+    let idle = child.rss_kib().unwrap_or(0);
     let t0 = Instant::now();
     apply_all(&store).await;
     let applied = t0.elapsed();
@@ -76,7 +85,14 @@ async fn ten_thousand_services_and_twenty_thousand_pods() {
         let store = store.clone();
         async move {
             let p = podnet_controller::progress(&store).await.unwrap();
-            (p.services == SERVICES && p.is_complete()).then_some(())
+            if p.services != SERVICES || !p.is_complete() {
+                return None;
+            }
+            let slices = list(&store, podnet_model::Kind::EndpointSlice).await;
+            slices
+                .iter()
+                .all(|o| matches!(o, Object::EndpointSlice(s) if s.endpoints.len() == 2))
+                .then_some(())
         }
     })
     .await;
@@ -88,5 +104,12 @@ async fn ten_thousand_services_and_twenty_thousand_pods() {
         .iter()
         .all(|o| matches!(o, Object::EndpointSlice(s) if s.endpoints.len() == 2)));
     assert_no_duplicates(&store).await;
-    ctrl.stop().await;
+    let peak = child.peak_rss_kib().expect("child's peak RSS");
+    eprintln!(
+        "controller process RSS: idle {} MiB, peak {} MiB, now {} MiB",
+        idle / 1024,
+        peak / 1024,
+        child.rss_kib().unwrap_or(0) / 1024
+    );
+    assert!(peak < 100 * 1024, "controller used {} MiB", peak / 1024);
 }

@@ -5,6 +5,7 @@
 
 pub mod dirty;
 pub mod pods;
+pub mod services;
 pub mod slices;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -16,9 +17,9 @@ use podnet_store::{InformerEvent, Revision};
 
 use crate::alloc::ranges::{parse_pools, Pool};
 use crate::alloc::{AllocKey, Allocation, Allocations};
-use crate::plan::conditions::service_blocked;
 pub use dirty::Dirty;
 use pods::{Pods, SlimPod};
+use services::CachedService;
 pub use slices::SvcKey;
 use slices::{fingerprint, managed_owner, SliceInfo, Slices};
 
@@ -37,6 +38,15 @@ pub enum AllocEvent {
     Put(AllocKey, Allocation),
     /// The key and the revision of the deletion.
     Deleted(AllocKey, Revision),
+}
+
+/// A change to the pods, already slim.
+#[derive(Debug, Clone)]
+pub enum PodEvent {
+    Restarted(Vec<SlimPod>),
+    Applied(SlimPod),
+    /// The pod and the revision of its last stored version, when known.
+    Deleted(pods::PodKey, Option<Revision>),
 }
 
 /// Where cache input comes from; the cache is synced once each reported its list.
@@ -74,7 +84,7 @@ fn selector(svc: &Service) -> Option<&BTreeMap<String, String>> {
 pub struct Cache {
     pub config: ClusterConfigSpec,
     pub pools: Vec<Pool>,
-    pub services: HashMap<SvcKey, Service>,
+    pub services: HashMap<SvcKey, CachedService>,
     /// (namespace, label, value) of service selectors -> service names.
     svc_by_label: HashMap<(String, String, String), HashSet<String>>,
     /// Services that wait for something to be freed.
@@ -164,6 +174,21 @@ impl Cache {
         self.dirty
             .nodes
             .extend(blocked_nodes.map(|(name, _)| name.clone()));
+    }
+
+    pub fn apply_pods(&mut self, ev: PodEvent) {
+        match ev {
+            PodEvent::Restarted(pods) => {
+                self.synced.insert(Source::Kind(Kind::Pod));
+                self.pods.clear();
+                self.dirty.services.extend(self.services.keys().cloned());
+                for p in pods {
+                    self.pod_applied(p);
+                }
+            }
+            PodEvent::Applied(p) => self.pod_applied(p),
+            PodEvent::Deleted(key, prev_rev) => self.pod_deleted(key, prev_rev),
+        }
     }
 
     pub fn apply(&mut self, kind: Kind, ev: InformerEvent) {
@@ -259,7 +284,7 @@ impl Cache {
             Kind::Service => {
                 let key = (ns, oref.name.clone());
                 if let (Some(old), Some(pr)) = (self.services.get(&key), prev_rev) {
-                    if pr != 0 && pr < rev_of(&old.metadata) {
+                    if pr != 0 && pr < old.rev {
                         return;
                     }
                 }
@@ -272,17 +297,7 @@ impl Cache {
                     .collect();
                 self.dirty.allocs.extend(owned);
             }
-            Kind::Pod => {
-                let key = (ns, oref.name.clone());
-                if let (Some(old), Some(pr)) = (self.pods.get(&key), prev_rev) {
-                    if pr != 0 && pr < old.rev {
-                        return;
-                    }
-                }
-                if let Some(old) = self.pods.remove(&key) {
-                    self.mark_selecting(&old);
-                }
-            }
+            Kind::Pod => self.pod_deleted((ns, oref.name.clone()), prev_rev),
             Kind::Node => {
                 if let (Some(old), Some(pr)) = (self.nodes.get(&oref.name), prev_rev) {
                     if pr != 0 && pr < rev_of(&old.metadata) {
@@ -313,24 +328,23 @@ impl Cache {
     fn service_applied(&mut self, svc: Service) {
         let key = svc_key(&svc.metadata);
         if let Some(old) = self.services.get(&key) {
-            let (new_rev, old_rev) = (rev_of(&svc.metadata), rev_of(&old.metadata));
-            if new_rev != 0 && new_rev <= old_rev {
+            let new_rev = rev_of(&svc.metadata);
+            if new_rev != 0 && new_rev <= old.rev {
                 return;
             }
         }
         self.remove_service(&key);
-        if let Some(sel) = selector(&svc) {
-            for (k, v) in sel {
-                self.svc_by_label
-                    .entry((key.0.clone(), k.clone(), v.clone()))
-                    .or_default()
-                    .insert(key.1.clone());
-            }
+        let cached = CachedService::new(&svc);
+        for (k, v) in cached.selector.iter().flatten() {
+            self.svc_by_label
+                .entry((key.0.clone(), k.clone(), v.clone()))
+                .or_default()
+                .insert(key.1.clone());
         }
-        if service_blocked(&svc) {
+        if cached.blocked {
             self.blocked_services.insert(key.clone());
         }
-        self.services.insert(key.clone(), svc);
+        self.services.insert(key.clone(), cached);
         self.dirty.services.insert(key);
     }
 
@@ -339,16 +353,30 @@ impl Cache {
             return;
         };
         self.blocked_services.remove(key);
-        if let Some(sel) = selector(&old) {
-            for (k, v) in sel {
-                let lk = (key.0.clone(), k.clone(), v.clone());
-                if let Some(set) = self.svc_by_label.get_mut(&lk) {
-                    set.remove(&key.1);
-                    if set.is_empty() {
-                        self.svc_by_label.remove(&lk);
-                    }
+        for (k, v) in old.selector.iter().flatten() {
+            let lk = (key.0.clone(), k.clone(), v.clone());
+            if let Some(set) = self.svc_by_label.get_mut(&lk) {
+                set.remove(&key.1);
+                if set.is_empty() {
+                    self.svc_by_label.remove(&lk);
                 }
             }
+        }
+    }
+
+    /// A cached Service, decoded.
+    pub fn service(&self, key: &SvcKey) -> Option<Service> {
+        self.services.get(key).map(CachedService::object)
+    }
+
+    fn pod_deleted(&mut self, key: pods::PodKey, prev_rev: Option<Revision>) {
+        if let (Some(old), Some(pr)) = (self.pods.get(&key), prev_rev) {
+            if pr != 0 && pr < old.rev {
+                return;
+            }
+        }
+        if let Some(old) = self.pods.remove(&key) {
+            self.mark_selecting(&old);
         }
     }
 
@@ -384,8 +412,7 @@ impl Cache {
                 let matches = self
                     .services
                     .get(&key)
-                    .and_then(selector)
-                    .is_some_and(|sel| sel.iter().all(|(k, v)| pod.labels.get(k) == Some(v)));
+                    .is_some_and(|s| s.selects(pod));
                 if matches {
                     hit.insert(name.clone());
                     self.dirty.services.insert(key);

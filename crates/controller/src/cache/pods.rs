@@ -3,6 +3,7 @@
 //! and the full object only for pods still waiting for a node.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
 use std::net::Ipv4Addr;
 
 use podnet_model::k8s_openapi::api::core::v1::Pod;
@@ -19,7 +20,8 @@ pub struct SlimPod {
     pub namespace: String,
     pub name: String,
     pub uid: Option<String>,
-    pub labels: BTreeMap<String, String>,
+    /// Sorted by key (a Vec: a one-label BTreeMap costs half a kilobyte).
+    pub labels: Vec<(String, String)>,
     pub ip: Option<Ipv4Addr>,
     /// Ready condition True.
     pub ready: bool,
@@ -70,7 +72,13 @@ impl SlimPod {
                 .unwrap_or_else(|| "default".into()),
             name: pod.metadata.name.clone().unwrap_or_default(),
             uid: pod.metadata.uid.clone(),
-            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            labels: pod
+                .metadata
+                .labels
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             ip: status
                 .and_then(|s| s.pod_ip.as_deref())
                 .and_then(|ip| ip.parse().ok()),
@@ -98,6 +106,14 @@ impl SlimPod {
             ..p.clone_slim()
         };
         strip(self) == strip(other)
+    }
+
+    /// The value of label `key`.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.labels[i].1.as_str())
     }
 
     /// A copy without the pending full object.
@@ -239,7 +255,7 @@ impl Pods {
         let mut out: Vec<&SlimPod> = names
             .iter()
             .filter_map(|n| self.pods.get(&(namespace.to_string(), n.clone())))
-            .filter(|p| selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+            .filter(|p| selector.iter().all(|(k, v)| p.label(k) == Some(v.as_str())))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out

@@ -8,16 +8,19 @@ use futures::StreamExt;
 use podnet_model::{Kind, Object, ObjectRef};
 use podnet_store::typed::decode;
 use podnet_store::{Event, EventKind, InformerEvent, KeyValue, Store, StoreError};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 
 use crate::alloc::{AllocKey, Allocation, Owner, ALLOC_PREFIX};
-use crate::cache::AllocEvent;
+use crate::cache::pods::SlimPod;
+use crate::cache::{AllocEvent, PodEvent};
 
 /// One input of the main loop.
 #[derive(Debug)]
 pub enum Input {
     Object(Kind, InformerEvent),
+    /// Pods are made slim right here, so that full pods never queue up.
+    Pods(PodEvent),
     Allocs(AllocEvent),
 }
 
@@ -41,9 +44,40 @@ impl Drop for Inputs {
     }
 }
 
-pub fn spawn(store: Arc<dyn Store>, tx: UnboundedSender<Input>) -> Inputs {
+pub fn spawn(store: Arc<dyn Store>, tx: Sender<Input>) -> Inputs {
     let mut handles = Vec::new();
-    for kind in KINDS {
+    handles.push(tokio::spawn(follow(
+        store.clone(),
+        Kind::Pod.prefix(None),
+        tx.clone(),
+        |kvs| {
+            let pods = kvs
+                .iter()
+                .filter(|kv| Kind::Pod.parse_key(&kv.key).is_some())
+                .filter_map(decode_or_warn)
+                .filter_map(|o| match o {
+                    Object::Pod(p) => Some(SlimPod::from_pod(&p)),
+                    _ => None,
+                })
+                .collect();
+            Input::Pods(PodEvent::Restarted(pods))
+        },
+        |ev| {
+            let (ns, name) = Kind::Pod.parse_key(&ev.kv.key)?;
+            let ev = match ev.kind {
+                EventKind::Put => match decode_or_warn(&ev.kv)? {
+                    Object::Pod(p) => PodEvent::Applied(SlimPod::from_pod(&p)),
+                    _ => return None,
+                },
+                EventKind::Delete => PodEvent::Deleted(
+                    (ns.unwrap_or_default(), name),
+                    ev.prev.as_ref().map(|kv| kv.mod_revision),
+                ),
+            };
+            Some(Input::Pods(ev))
+        },
+    )));
+    for kind in KINDS.into_iter().filter(|k| *k != Kind::Pod) {
         handles.push(tokio::spawn(follow(
             store.clone(),
             kind.prefix(None),
@@ -137,7 +171,7 @@ enum State {
 async fn follow(
     store: Arc<dyn Store>,
     prefix: String,
-    tx: UnboundedSender<Input>,
+    tx: Sender<Input>,
     on_list: impl Fn(Vec<KeyValue>) -> Input,
     on_event: impl Fn(Event) -> Option<Input>,
 ) {
@@ -146,7 +180,7 @@ async fn follow(
         state = match state {
             State::List => match store.range(&prefix).await {
                 Ok(r) => {
-                    if tx.send(on_list(r.kvs)).is_err() {
+                    if tx.send(on_list(r.kvs)).await.is_err() {
                         return;
                     }
                     State::Backoff {
@@ -172,7 +206,7 @@ async fn follow(
                 Some(Ok(ev)) => {
                     let next = ev.kv.mod_revision + 1;
                     if let Some(input) = on_event(ev) {
-                        if tx.send(input).is_err() {
+                        if tx.send(input).await.is_err() {
                             return;
                         }
                     }

@@ -152,10 +152,10 @@ impl Worker<'_> {
         };
         let mut items = Vec::new();
         for key in &batch.services {
-            let Some(svc) = cache.services.get(key) else {
+            let Some(svc) = cache.service(key) else {
                 continue;
             };
-            match plan_service(svc, &ctx, &mut cache.allocs, self.rng) {
+            match plan_service(&svc, &ctx, &mut cache.allocs, self.rng) {
                 Planned::Busy => {
                     retry.services.insert(key.clone());
                 }
@@ -211,11 +211,13 @@ impl Worker<'_> {
     ) -> Result<(), ApplyError> {
         let mut items = Vec::new();
         for key in &batch.services {
-            let desired: Vec<EndpointSlice> = match cache.services.get(key) {
+            let desired: Vec<EndpointSlice> = match cache.service(key) {
                 Some(svc) if svc.metadata.uid.as_deref().unwrap_or_default().is_empty() => {
                     continue; // gets a uid first
                 }
-                Some(svc) => desired_slices(svc, &cache.pods_of(svc), self.max_endpoints_per_slice),
+                Some(svc) => {
+                    desired_slices(&svc, &cache.pods_of(&svc), self.max_endpoints_per_slice)
+                }
                 None => Vec::new(),
             };
             let existing = cache.slices.of(key).cloned().unwrap_or_default();
@@ -394,8 +396,12 @@ impl Worker<'_> {
                 continue;
             };
             let ns = a.owner.namespace.clone().unwrap_or_default();
+            let svc = match a.owner.kind.as_str() {
+                "Service" => cache.service(&(ns, a.owner.name.clone())),
+                _ => None,
+            };
             let (obj, owner_rev) = match a.owner.kind.as_str() {
-                "Service" => match cache.services.get(&(ns, a.owner.name.clone())) {
+                "Service" => match &svc {
                     Some(s) => (OwnerObject::Service(s), rev_of(&s.metadata)),
                     None => (OwnerObject::Absent, 0),
                 },

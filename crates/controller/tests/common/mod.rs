@@ -228,3 +228,80 @@ pub async fn assert_no_duplicates(store: &Arc<dyn Store>) {
         );
     }
 }
+
+pub const CHILD_DB: &str = "PODNET_CONTROLLER_TEST_CHILD_DB";
+pub const CHILD_ID: &str = "PODNET_CONTROLLER_TEST_CHILD_ID";
+
+/// The body of a child controller process: runs a controller on the store named by
+/// the environment, or returns at once when not spawned as a child. Exits by itself
+/// after two minutes so that none lingers.
+pub async fn run_child_controller(ttl: Duration) {
+    let (Ok(db), Ok(id)) = (std::env::var(CHILD_DB), std::env::var(CHILD_ID)) else {
+        return;
+    };
+    let store = open(Path::new(&db));
+    let opts = ControllerOptions {
+        identity: Some(id),
+        lease_ttl: ttl,
+        ..ControllerOptions::default()
+    };
+    run(store, opts, tokio::time::sleep(Duration::from_secs(120)))
+        .await
+        .unwrap();
+}
+
+/// A controller child process (the test binary running `test`), killed when dropped.
+pub struct ChildController(pub std::process::Child);
+
+impl ChildController {
+    pub fn spawn(test: &str, db: &Path, id: &str) -> ChildController {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                test,
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DB, db)
+            .env(CHILD_ID, id)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn child controller");
+        ChildController(child)
+    }
+
+    /// SIGKILL: no chance to give the lease back.
+    pub fn kill9(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+
+    /// Peak resident memory of the process so far, in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// Resident memory now, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Drop for ChildController {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
