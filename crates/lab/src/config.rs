@@ -7,7 +7,7 @@
 //! spec:
 //!   nodes: 3                 # or a list: [{name: cp, labels: {...}}, {name: w1}]
 //!   store: embedded          # or etcd (a 3-member etcd cluster on the underlay)
-//!   cni: podnet              # or reference (Debian's bridge + host-local)
+//!   cni: reference           # Debian's bridge + host-local (podnet's own: `podnet`, to come)
 //!   hosts: {external: true, internet: true}
 //!   cluster: {overlay: {mode: host-gw}}   # a ClusterConfig spec; defaults otherwise
 //! ```
@@ -91,10 +91,11 @@ pub enum StoreKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CniKind {
-    /// podnet's own plugin.
-    #[default]
+    /// podnet's own plugin (not built yet: its issue is open).
     Podnet,
-    /// Debian's reference `bridge` + `host-local` plugins.
+    /// Debian's reference `bridge` + `host-local` plugins (the default until podnet's
+    /// own plugin lands).
+    #[default]
     Reference,
 }
 

@@ -4,7 +4,13 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod down;
+pub mod error;
 pub mod plan;
+pub mod procs;
+pub mod underlay;
+pub mod up;
 
 pub use config::Lab;
+pub use error::LabError;
 pub use plan::LabPlan;
