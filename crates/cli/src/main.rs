@@ -40,6 +40,14 @@ enum Command {
     Delete(cmd::delete::Args),
     /// Run the controllers (allocation, EndpointSlices, scheduling); one instance is active at a time.
     Controller(cmd::controller::Args),
+    /// The per-node agent: registers the Node, routes pod CIDRs, runs the lab's node runtime.
+    Agent(cmd::agent::Args),
+    /// A virtual multi-node cluster from network namespaces: up, down, exec.
+    Lab(cmd::lab::Args),
+    /// Run a command in a pod's network namespace.
+    Exec(cmd::exec::Args),
+    /// Print a container's output.
+    Logs(cmd::logs::Args),
     /// Print the version.
     Version,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -62,6 +70,13 @@ fn init_logging(verbose: u8) {
 }
 
 fn main() -> std::process::ExitCode {
+    // `podnet image ARGV...` runs a built-in test image (agnhost, pause) in a pod; the
+    // lab's node runtime execs it. It has its own runtime and signal handling.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("image") {
+        init_logging(0);
+        return podnet_images::main_from_args(&argv[2..]);
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -80,6 +95,10 @@ fn main() -> std::process::ExitCode {
             Command::Get(a) => cmd::get::run(&cli.store, a).await,
             Command::Delete(a) => cmd::delete::run(&cli.store, a).await,
             Command::Controller(a) => cmd::controller::run(&cli.store, a).await,
+            Command::Agent(a) => cmd::agent::run(&cli.store, a).await,
+            Command::Lab(a) => cmd::lab::run(a).await,
+            Command::Exec(a) => cmd::exec::run(&cli.store, a).await,
+            Command::Logs(a) => cmd::logs::run(&cli.store, a).await,
             Command::Version => cmd::version::run(),
             Command::Completion(a) => cmd::completion::run::<Cli>(a),
         }

@@ -24,3 +24,10 @@ pub fn note(text: &str) {
 pub fn error(text: &str) {
     eprintln!("error: {text}");
 }
+
+/// Text to stderr without a newline (progress lines that redraw themselves).
+pub fn note_raw(text: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes());
+    let _ = e.flush();
+}

@@ -179,7 +179,7 @@ impl Informer {
     /// One step of the state machine; `None` when it only changed state.
     async fn step(&mut self) -> Option<InformerEvent> {
         match std::mem::replace(&mut self.state, State::Empty) {
-            State::Empty => match self.list().await {
+            State::Empty => match list_prefix(&self.api, self.kind, &self.prefix).await {
                 Ok((objs, rev)) => {
                     match self.api.store.watch(&self.prefix, rev + 1).await {
                         Ok(stream) => {
@@ -249,17 +249,6 @@ impl Informer {
         }
     }
 
-    async fn list(&self) -> Result<(Vec<Object>, Revision), ApiError> {
-        let r = self.api.store.range(&self.prefix).await?;
-        let objs = r
-            .kvs
-            .iter()
-            .filter(|kv| self.kind.parse_key(&kv.key).is_some())
-            .map(decode)
-            .collect::<Result<_, _>>()?;
-        Ok((objs, r.revision))
-    }
-
     fn translate(&self, ev: crate::api::Event) -> Option<InformerEvent> {
         let (ns, name) = self.kind.parse_key(&ev.kv.key)?;
         match ev.kind {
@@ -276,4 +265,22 @@ impl Informer {
             )),
         }
     }
+}
+
+/// Every object of `kind` under `prefix`, and the revision read at. (A free function so
+/// that the informer's future holds no shared borrow of the informer, whose watch
+/// stream is `Send` but not `Sync`.)
+async fn list_prefix(
+    api: &Api,
+    kind: Kind,
+    prefix: &str,
+) -> Result<(Vec<Object>, Revision), ApiError> {
+    let r = api.store.range(prefix).await?;
+    let objs = r
+        .kvs
+        .iter()
+        .filter(|kv| kind.parse_key(&kv.key).is_some())
+        .map(decode)
+        .collect::<Result<_, _>>()?;
+    Ok((objs, r.revision))
 }

@@ -1,10 +1,14 @@
 //! One file per subcommand.
 
+pub mod agent;
 pub mod apply;
 pub mod completion;
 pub mod controller;
 pub mod delete;
+pub mod exec;
 pub mod get;
+pub mod lab;
+pub mod logs;
 pub mod version;
 
 use std::sync::Arc;

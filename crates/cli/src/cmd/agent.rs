@@ -1,0 +1,118 @@
+//! `podnet agent --node NAME`: the per-node agent (see crates/agent).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use podnet_agent::cniconf::CniChain;
+use podnet_agent::{AgentOptions, CniOptions, NodeIdentity};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The Node this agent runs.
+    #[arg(long)]
+    node: String,
+    /// The node's IP (default: the first IPv4 address of --node-ip-from).
+    #[arg(long)]
+    node_ip: Option<IpAddr>,
+    /// The interface whose address is the node's IP.
+    #[arg(long, default_value = "eth0")]
+    node_ip_from: String,
+    /// Labels for the Node, k=v[,k=v...].
+    #[arg(long, value_delimiter = ',')]
+    node_labels: Vec<String>,
+    /// Route other nodes' pod CIDRs via their node IPs (host-gw).
+    #[arg(long)]
+    host_gw_routes: bool,
+    /// Write the node's CNI conflist here once the node has a pod CIDR.
+    #[arg(long)]
+    cni_conf_dir: Option<PathBuf>,
+    /// Run the node runtime (lab): pods bound to this node become processes in their
+    /// own network namespaces; state (logs, pids, IPAM, CNI cache) lives here.
+    #[arg(long)]
+    runtime_dir: Option<PathBuf>,
+    /// Prefix of the pod network namespaces the runtime creates.
+    #[arg(long, default_value = "podnet-")]
+    netns_prefix: String,
+    /// Directories searched for CNI plugins (CNI_PATH).
+    #[arg(long, default_value = "/usr/lib/cni", value_delimiter = ':')]
+    cni_bin_dir: Vec<PathBuf>,
+    /// The cluster DNS address pods get (default: from the ClusterConfig).
+    #[arg(long)]
+    cluster_dns: Option<IpAddr>,
+}
+
+pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
+    let api = super::api(store).await?;
+    let cfg = podnet_client::apply::stored_config(&api).await?;
+    let ip = match args.node_ip {
+        Some(ip) => ip,
+        None => detect_ip(&args.node_ip_from).await?,
+    };
+    let labels = args
+        .node_labels
+        .iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--node-labels: expected k=v, found {l:?}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let cni = args.cni_conf_dir.clone().map(|conf_dir| CniOptions {
+        conf_dir,
+        chain: CniChain::Reference,
+        ipam_dir: args
+            .runtime_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/var/lib/podnet"))
+            .join("ipam"),
+    });
+    let runtime = match (&args.runtime_dir, &args.cni_conf_dir) {
+        (Some(dir), Some(conf)) => Some(podnet_runtime::RuntimeConfig {
+            node_name: args.node.clone(),
+            host_ip: ip,
+            netns_prefix: args.netns_prefix.clone(),
+            cni_conf_dir: conf.clone(),
+            cni_plugin_dirs: args.cni_bin_dir.clone(),
+            cni_cache_dir: dir.join("cni-cache"),
+            state_dir: dir.clone(),
+            podnet_exe: std::env::current_exe().context("finding the podnet executable")?,
+            dns: podnet_runtime::DnsSettings {
+                nameserver: args.cluster_dns.unwrap_or_else(|| cfg.dns_service_ip()),
+                cluster_domain: cfg.cluster_domain.clone(),
+                ..Default::default()
+            },
+            node_netns: None,
+            max_parallel_sandboxes: 8,
+            backoff: podnet_runtime::Backoff::default(),
+        }),
+        (Some(_), None) => anyhow::bail!(
+            "--runtime-dir needs --cni-conf-dir: expected both, found only --runtime-dir"
+        ),
+        _ => None,
+    };
+    let opts = AgentOptions {
+        node: NodeIdentity {
+            name: args.node,
+            ip,
+            labels,
+        },
+        cni,
+        host_gw_routes: args.host_gw_routes,
+        runtime,
+    };
+    podnet_agent::run(api, opts, super::controller::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn detect_ip(dev: &str) -> anyhow::Result<IpAddr> {
+    let h = podnet_linux::Handle::current()?;
+    h.addresses(dev)
+        .await?
+        .into_iter()
+        .map(|a| a.addr.addr())
+        .find(|ip| ip.is_ipv4())
+        .with_context(|| format!("--node-ip: {dev} has no IPv4 address; give --node-ip"))
+}
