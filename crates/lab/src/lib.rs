@@ -3,6 +3,7 @@
 //! namespaces, links and addresses to create (pure, tested without root).
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod config;
 pub mod down;
 pub mod error;

@@ -1,5 +1,6 @@
 //! `podnet lab up|down|exec`: a virtual cluster from network namespaces.
 
+mod check;
 mod down;
 mod exec;
 mod summary;
@@ -22,6 +23,8 @@ enum Command {
     Up(up::Args),
     /// Remove everything a lab made: namespaces, links, processes, files.
     Down(down::Args),
+    /// Probe connectivity with real packets: localhost, pod-to-pod, node-to-pod.
+    Check(check::Args),
     /// Run a command inside a lab host: a node, `external`, `internet` or `router`.
     Exec(exec::Args),
 }
@@ -38,5 +41,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Up(a) => up::run(a).await,
         Command::Down(a) => down::run(a),
         Command::Exec(a) => exec::run(a),
+        Command::Check(a) => check::run(a).await,
     }
 }

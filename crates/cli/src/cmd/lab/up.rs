@@ -91,5 +91,5 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     ));
     super::summary::print(&running).await?;
-    Ok(ExitCode::SUCCESS)
+    super::check::report(&running.plan).await
 }

@@ -1,0 +1,339 @@
+//! `lab check`: a connectivity report of a running lab, probed with real packets from
+//! inside pod and node namespaces. The probe list is planned purely from the cluster's
+//! pods and nodes; each probe then runs a real client (`podnet image agnhost connect`,
+//! `curl`) with `ip netns exec` and a bounded timeout.
+//!
+//! Probes: container-to-container on localhost, pod-to-pod on one node and across
+//! nodes (where the server is agnhost netexec, the server must see the client's own
+//! pod IP: no NAT), and node-to-pod. Service, DNS, egress and policy probes join as
+//! those parts land.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use podnet_model::k8s_openapi::api::core::v1::Pod;
+
+/// A pod as the checks see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub netns: String,
+    pub node: String,
+    pub ip: String,
+    /// A TCP port one of its containers listens on.
+    pub port: Option<i32>,
+    /// It runs agnhost netexec on `port` (so `/clientip` can be asked).
+    pub netexec: bool,
+    pub containers: usize,
+}
+
+/// How one probe is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum How {
+    /// TCP connect from inside `from_netns` to `addr:port`.
+    Connect {
+        from_netns: String,
+        addr: String,
+        port: i32,
+    },
+    /// HTTP GET `/clientip` from `from_netns`; the answer must start with `expect_ip:`.
+    ClientIp {
+        from_netns: String,
+        addr: String,
+        port: i32,
+        expect_ip: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub check: &'static str,
+    pub from: String,
+    pub to: String,
+    pub how: How,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub probe: Probe,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// The lab's view of a running pod, when it has an IP and a sandbox name.
+pub fn target_of(pod: &Pod, netns: String) -> Option<Target> {
+    let spec = pod.spec.as_ref()?;
+    let ip = pod.status.as_ref()?.pod_ip.clone()?;
+    let mut port = None;
+    let mut netexec = false;
+    for c in &spec.containers {
+        for p in c.ports.iter().flatten() {
+            if p.protocol.as_deref().unwrap_or("TCP") == "TCP" && port.is_none() {
+                port = Some(p.container_port);
+                let args = c.args.clone().unwrap_or_default();
+                netexec = c.image.as_deref().unwrap_or_default().contains("agnhost")
+                    && args.iter().any(|a| a == "netexec");
+            }
+        }
+    }
+    Some(Target {
+        name: format!(
+            "{}/{}",
+            pod.metadata.namespace.as_deref().unwrap_or("default"),
+            pod.metadata.name.as_deref()?
+        ),
+        netns,
+        node: spec.node_name.clone()?,
+        ip,
+        port,
+        netexec,
+        containers: spec.containers.len(),
+    })
+}
+
+/// The probes for a set of pods and nodes `(name, netns)` (pure).
+pub fn plan(pods: &[Target], nodes: &[(String, String)]) -> Vec<Probe> {
+    let mut out = Vec::new();
+    for p in pods.iter().filter(|p| p.containers > 1) {
+        if let Some(port) = p.port {
+            out.push(Probe {
+                check: "container-to-container (localhost)",
+                from: p.name.clone(),
+                to: format!("127.0.0.1:{port}"),
+                how: How::Connect {
+                    from_netns: p.netns.clone(),
+                    addr: "127.0.0.1".into(),
+                    port,
+                },
+            });
+        }
+    }
+    let servers: Vec<&Target> = pods.iter().filter(|p| p.port.is_some()).collect();
+    for (node, _) in nodes {
+        let Some(client) = pods.iter().find(|p| &p.node == node) else {
+            continue;
+        };
+        // Same node: another pod on it.
+        if let Some(s) = servers
+            .iter()
+            .find(|s| &s.node == node && s.name != client.name)
+        {
+            out.push(pod_probe("pod-to-pod, same node", client, s));
+        }
+        // Every other node: one server there.
+        for (other, _) in nodes.iter().filter(|(n, _)| n != node) {
+            if let Some(s) = servers.iter().find(|s| &s.node == other) {
+                out.push(pod_probe("pod-to-pod, across nodes", client, s));
+            }
+        }
+    }
+    for (node, netns) in nodes {
+        if let Some(s) = servers.iter().find(|s| &s.node != node).or(servers.first()) {
+            let port = s.port.unwrap_or_default();
+            out.push(Probe {
+                check: "node-to-pod",
+                from: node.clone(),
+                to: format!("{} ({}:{port})", s.name, s.ip),
+                how: How::Connect {
+                    from_netns: netns.clone(),
+                    addr: s.ip.clone(),
+                    port,
+                },
+            });
+        }
+    }
+    out
+}
+
+fn pod_probe(check: &'static str, client: &Target, server: &Target) -> Probe {
+    let port = server.port.unwrap_or_default();
+    let how = if server.netexec {
+        How::ClientIp {
+            from_netns: client.netns.clone(),
+            addr: server.ip.clone(),
+            port,
+            expect_ip: client.ip.clone(),
+        }
+    } else {
+        How::Connect {
+            from_netns: client.netns.clone(),
+            addr: server.ip.clone(),
+            port,
+        }
+    };
+    Probe {
+        check,
+        from: format!("{} ({})", client.name, client.node),
+        to: format!("{} ({}, {}:{port})", server.name, server.node, server.ip),
+        how,
+    }
+}
+
+/// Runs one probe with real clients; bounded by `timeout`.
+pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
+    let secs = format!("{}", timeout.as_secs().max(1));
+    let (ok, detail) = match &probe.how {
+        How::Connect {
+            from_netns,
+            addr,
+            port,
+        } => {
+            let out = Command::new("ip")
+                .args(["netns", "exec", from_netns])
+                .arg(podnet)
+                .args([
+                    "image",
+                    "agnhost",
+                    "connect",
+                    &format!("{addr}:{port}"),
+                    &format!("--timeout={secs}s"),
+                ])
+                .output();
+            match out {
+                Ok(o) if o.status.success() => (true, "TCP connection established".to_string()),
+                Ok(o) => (
+                    false,
+                    format!(
+                        "connect failed: {}",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    ),
+                ),
+                Err(e) => (false, format!("could not run the probe: {e}")),
+            }
+        }
+        How::ClientIp {
+            from_netns,
+            addr,
+            port,
+            expect_ip,
+        } => {
+            let out = Command::new("ip")
+                .args(["netns", "exec", from_netns, "curl", "-s", "-m", &secs])
+                .arg(format!("http://{addr}:{port}/clientip"))
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {
+                    let seen = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                    let ip = seen.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(&seen);
+                    if ip == expect_ip {
+                        (true, format!("server saw {seen}: the client's own IP"))
+                    } else {
+                        (
+                            false,
+                            format!("server saw {seen}, expected {expect_ip} (NAT in the path?)"),
+                        )
+                    }
+                }
+                Ok(o) => (
+                    false,
+                    format!(
+                        "curl exited with {}: {}",
+                        o.status,
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    ),
+                ),
+                Err(e) => (false, format!("could not run curl (install curl): {e}")),
+            }
+        }
+    };
+    Outcome {
+        probe: probe.clone(),
+        ok,
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(
+        name: &str,
+        node: &str,
+        ip: &str,
+        port: Option<i32>,
+        netexec: bool,
+        containers: usize,
+    ) -> Target {
+        Target {
+            name: name.into(),
+            netns: format!("ns-{name}"),
+            node: node.into(),
+            ip: ip.into(),
+            port,
+            netexec,
+            containers,
+        }
+    }
+
+    #[test]
+    fn probes_cover_same_node_cross_node_node_and_localhost() {
+        let pods = [
+            t("a", "n1", "10.0.1.2", None, false, 1),
+            t("b", "n1", "10.0.1.3", Some(8080), true, 1),
+            t("c", "n2", "10.0.2.2", Some(9376), false, 2),
+        ];
+        let nodes = [
+            ("n1".to_string(), "ns-n1".to_string()),
+            ("n2".to_string(), "ns-n2".to_string()),
+        ];
+        let probes = plan(&pods, &nodes);
+        let checks: Vec<&str> = probes.iter().map(|p| p.check).collect();
+        assert_eq!(
+            checks,
+            [
+                "container-to-container (localhost)",
+                "pod-to-pod, same node",
+                "pod-to-pod, across nodes",
+                "pod-to-pod, across nodes",
+                "node-to-pod",
+                "node-to-pod"
+            ]
+        );
+        // A netexec server is asked who it saw.
+        assert!(
+            matches!(&probes[1].how, How::ClientIp { expect_ip, .. } if expect_ip == "10.0.1.2")
+        );
+        // Across nodes from n2's client c to n1's server b.
+        assert!(matches!(&probes[3].how, How::ClientIp { from_netns, .. } if from_netns == "ns-c"));
+    }
+}
+
+/// Plans and runs every probe of a running lab (`podnet` is the executable the probes
+/// use as their client).
+pub async fn check_lab(
+    lab: &crate::LabPlan,
+    api: &podnet_store::Api,
+    podnet: &Path,
+) -> Result<Vec<Outcome>, crate::LabError> {
+    use podnet_model::{Kind, Object};
+    let (pods, _) = api
+        .list(Kind::Pod, None)
+        .await
+        .map_err(|e| crate::LabError::Failed(e.to_string()))?;
+    let targets: Vec<Target> = pods
+        .iter()
+        .filter_map(|o| match o {
+            Object::Pod(p) if crate::up::pod_ready(p) => {
+                let uid = p.metadata.uid.clone()?;
+                target_of(p, lab.pod_netns(&uid))
+            }
+            _ => None,
+        })
+        .collect();
+    let nodes: Vec<(String, String)> = lab
+        .nodes()
+        .map(|n| (n.name.clone(), n.netns.clone()))
+        .collect();
+    let probes = plan(&targets, &nodes);
+    let podnet = podnet.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        probes
+            .iter()
+            .map(|p| run(p, &podnet, Duration::from_secs(3)))
+            .collect()
+    })
+    .await
+    .map_err(|e| crate::LabError::Failed(format!("probe task: {e}")))
+}
