@@ -244,6 +244,44 @@ pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
     }
 }
 
+/// Plans and runs every probe of a running lab (`podnet` is the executable the probes
+/// use as their client).
+pub async fn check_lab(
+    lab: &crate::LabPlan,
+    api: &podnet_store::Api,
+    podnet: &Path,
+) -> Result<Vec<Outcome>, crate::LabError> {
+    use podnet_model::{Kind, Object};
+    let (pods, _) = api
+        .list(Kind::Pod, None)
+        .await
+        .map_err(|e| crate::LabError::Failed(e.to_string()))?;
+    let targets: Vec<Target> = pods
+        .iter()
+        .filter_map(|o| match o {
+            Object::Pod(p) if crate::up::pod_ready(p) => {
+                let uid = p.metadata.uid.clone()?;
+                target_of(p, lab.pod_netns(&uid))
+            }
+            _ => None,
+        })
+        .collect();
+    let nodes: Vec<(String, String)> = lab
+        .nodes()
+        .map(|n| (n.name.clone(), n.netns.clone()))
+        .collect();
+    let probes = plan(&targets, &nodes);
+    let podnet = podnet.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        probes
+            .iter()
+            .map(|p| run(p, &podnet, Duration::from_secs(3)))
+            .collect()
+    })
+    .await
+    .map_err(|e| crate::LabError::Failed(format!("probe task: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,42 +336,4 @@ mod tests {
         // Across nodes from n2's client c to n1's server b.
         assert!(matches!(&probes[3].how, How::ClientIp { from_netns, .. } if from_netns == "ns-c"));
     }
-}
-
-/// Plans and runs every probe of a running lab (`podnet` is the executable the probes
-/// use as their client).
-pub async fn check_lab(
-    lab: &crate::LabPlan,
-    api: &podnet_store::Api,
-    podnet: &Path,
-) -> Result<Vec<Outcome>, crate::LabError> {
-    use podnet_model::{Kind, Object};
-    let (pods, _) = api
-        .list(Kind::Pod, None)
-        .await
-        .map_err(|e| crate::LabError::Failed(e.to_string()))?;
-    let targets: Vec<Target> = pods
-        .iter()
-        .filter_map(|o| match o {
-            Object::Pod(p) if crate::up::pod_ready(p) => {
-                let uid = p.metadata.uid.clone()?;
-                target_of(p, lab.pod_netns(&uid))
-            }
-            _ => None,
-        })
-        .collect();
-    let nodes: Vec<(String, String)> = lab
-        .nodes()
-        .map(|n| (n.name.clone(), n.netns.clone()))
-        .collect();
-    let probes = plan(&targets, &nodes);
-    let podnet = podnet.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        probes
-            .iter()
-            .map(|p| run(p, &podnet, Duration::from_secs(3)))
-            .collect()
-    })
-    .await
-    .map_err(|e| crate::LabError::Failed(format!("probe task: {e}")))
 }
