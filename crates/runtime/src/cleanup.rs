@@ -6,7 +6,7 @@
 //! from a namespace's name alone: several nodes of a lab share one namespace prefix.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,48 +57,99 @@ pub(crate) async fn teardown_pod_dir(
     }
 }
 
-/// The startup reconcile: pod directories of pods not in `live` (this node's pods in
-/// the store) and CNI attachments of this node's pod namespaces that no pod has.
-pub(crate) async fn reconcile_orphans(ctx: &Ctx, live: &HashSet<String>, every_uid: &HashSet<String>) {
-    let mut errors = Vec::new();
-    let pods_dir = ctx.cfg.pods_dir();
-    for entry in std::fs::read_dir(&pods_dir).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if uid_of_pod_dir(&name).is_some_and(|u| live.contains(u)) {
-            continue;
-        }
-        let _permit = ctx.sandboxes.acquire().await;
-        teardown_pod_dir(&ctx.cfg, ctx.runner.clone(), &entry.path(), ORPHAN_GRACE, &mut errors).await;
-    }
-    let keep: HashSet<String> = every_uid
-        .iter()
-        .map(|u| pod_netns_name(&ctx.cfg.netns_prefix, u))
+/// What the startup reconcile removes, listed before any worker runs (so that nothing
+/// a new pod creates meanwhile can be mistaken for an orphan).
+#[derive(Debug, Default)]
+pub(crate) struct Orphans {
+    dirs: Vec<PathBuf>,
+    attachments: Vec<CachedRef>,
+}
+
+/// A CNI cache entry: network, container ID, interface, and its pod namespace.
+#[derive(Debug, Clone)]
+struct CachedRef {
+    network: String,
+    container_id: String,
+    ifname: String,
+    netns: String,
+}
+
+/// Pod directories of pods not in `live` (this node's pods in the store), and CNI cache
+/// entries of this runtime's pod namespaces not in `keep`.
+pub(crate) fn find_orphans(
+    cfg: &RuntimeConfig,
+    runner: &ChainRunner,
+    live: &HashSet<String>,
+    keep: &HashSet<String>,
+) -> Orphans {
+    let dirs = std::fs::read_dir(cfg.pods_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            !uid_of_pod_dir(&name).is_some_and(|u| live.contains(u))
+        })
+        .map(|e| e.path())
         .collect();
-    cached_attachments(&ctx.cfg, ctx.runner.clone(), &keep, &mut errors).await;
+    Orphans {
+        dirs,
+        attachments: cached_refs(cfg, runner, keep),
+    }
+}
+
+/// The startup reconcile: tears down what [`find_orphans`] listed.
+pub(crate) async fn remove_orphans(ctx: &Ctx, orphans: Orphans) {
+    let mut errors = Vec::new();
+    for dir in &orphans.dirs {
+        let _permit = ctx.sandboxes.acquire().await;
+        teardown_pod_dir(&ctx.cfg, ctx.runner.clone(), dir, ORPHAN_GRACE, &mut errors).await;
+    }
+    release(ctx.runner.clone(), &orphans.attachments, &mut errors).await;
     if errors.is_empty() {
-        tracing::info!("startup reconcile done");
+        tracing::info!(
+            dirs = orphans.dirs.len(),
+            attachments = orphans.attachments.len(),
+            "startup reconcile done"
+        );
     } else {
         tracing::warn!(errors = ?errors, "startup reconcile left errors");
     }
 }
 
-/// DEL of every attachment in the CNI cache whose namespace is one of this runtime's
-/// pod namespaces and not in `keep`; then the namespace and its `/etc/netns` directory.
-async fn cached_attachments(
+/// The names of the pod namespaces of `uids`.
+pub(crate) fn netns_names<'a>(
     cfg: &RuntimeConfig,
-    runner: Arc<ChainRunner>,
+    uids: impl IntoIterator<Item = &'a String>,
+) -> HashSet<String> {
+    uids.into_iter()
+        .map(|u| pod_netns_name(&cfg.netns_prefix, u))
+        .collect()
+}
+
+/// Entries of the CNI cache whose namespace is one of this runtime's pod namespaces and
+/// not in `keep`.
+fn cached_refs(
+    cfg: &RuntimeConfig,
+    runner: &ChainRunner,
     keep: &HashSet<String>,
-    errors: &mut Vec<String>,
-) {
+) -> Vec<CachedRef> {
     let prefix = cfg.pod_netns_prefix();
-    let results = runner.cache().results_dir();
-    for entry in std::fs::read_dir(&results).into_iter().flatten().flatten() {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(runner.cache().results_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let file = entry.file_name().to_string_lossy().into_owned();
         let mut parts = file.split(':');
-        let (Some(net), Some(cid), Some(ifname)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(net), Some(cid), Some(ifname)) = (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
-        let Ok(Some(cached)) = runner.cache().load(net, cid, ifname) else { continue };
+        let Ok(Some(cached)) = runner.cache().load(net, cid, ifname) else {
+            continue;
+        };
         let Some(ns_name) = cached
             .netns
             .as_ref()
@@ -107,30 +158,50 @@ async fn cached_attachments(
         else {
             continue;
         };
-        if !ns_name.starts_with(&prefix) || keep.contains(&ns_name) {
-            continue;
+        if ns_name.starts_with(&prefix) && !keep.contains(&ns_name) {
+            out.push(CachedRef {
+                network: net.to_string(),
+                container_id: cid.to_string(),
+                ifname: ifname.to_string(),
+                netns: ns_name,
+            });
         }
-        tracing::info!(netns = %ns_name, container_id = cid, "releasing a cached cni attachment no pod owns");
+    }
+    out
+}
+
+/// CNI DEL of cached attachments (those still cached: a pod directory's teardown may
+/// have released them already), then their namespaces and `/etc/netns` directories.
+async fn release(runner: Arc<ChainRunner>, refs: &[CachedRef], errors: &mut Vec<String>) {
+    for r in refs {
+        let Ok(Some(cached)) = runner.cache().load(&r.network, &r.container_id, &r.ifname) else {
+            continue;
+        };
+        tracing::info!(netns = %r.netns, container_id = %r.container_id, "releasing a cached cni attachment no pod owns");
         let runner2 = runner.clone();
-        let mut att = Attachment::new(cid, netns::path_of(&ns_name), ifname);
+        let mut att = Attachment::new(
+            r.container_id.clone(),
+            netns::path_of(&r.netns),
+            r.ifname.clone(),
+        );
         att.args = cached.cni_args.clone();
         att.capability_args = cached.capability_args.clone();
-        let config = cached.config.clone();
         let del = tokio::task::spawn_blocking(move || -> Result<(), RuntimeError> {
-            let list = NetworkConfigList::from_value(config).map_err(podnet_cni::InvokeError::from)?;
+            let list = NetworkConfigList::from_value(cached.config)
+                .map_err(podnet_cni::InvokeError::from)?;
             runner2.del_network_list(&list, &att)?;
             Ok(())
         })
         .await;
         match del {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => errors.push(format!("cni DEL of {ns_name}: {e}")),
+            Ok(Err(e)) => errors.push(format!("cni DEL of {}: {e}", r.netns)),
             Err(e) => errors.push(e.to_string()),
         }
-        if let Err(e) = netns::delete(&ns_name) {
+        if let Err(e) = netns::delete(&r.netns) {
             errors.push(e.to_string());
         }
-        if let Err(e) = sandbox::remove_dir(&etc_netns_dir(&ns_name)) {
+        if let Err(e) = sandbox::remove_dir(&etc_netns_dir(&r.netns)) {
             errors.push(e.to_string());
         }
     }
@@ -145,10 +216,22 @@ pub async fn teardown_all(cfg: &RuntimeConfig) -> Result<(), RuntimeError> {
     let tools = Tools::find()?;
     let runner = Arc::new(crate::cni::runner(cfg, &tools.ip));
     let mut errors = Vec::new();
-    for entry in std::fs::read_dir(cfg.pods_dir()).into_iter().flatten().flatten() {
-        teardown_pod_dir(cfg, runner.clone(), &entry.path(), Duration::ZERO, &mut errors).await;
+    for entry in std::fs::read_dir(cfg.pods_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        teardown_pod_dir(
+            cfg,
+            runner.clone(),
+            &entry.path(),
+            Duration::ZERO,
+            &mut errors,
+        )
+        .await;
     }
-    cached_attachments(cfg, runner, &HashSet::new(), &mut errors).await;
+    let refs = cached_refs(cfg, &runner, &HashSet::new());
+    release(runner, &refs, &mut errors).await;
     if errors.is_empty() {
         Ok(())
     } else {

@@ -137,7 +137,9 @@ pub async fn del(
             None => None,
         };
         let list = match cached {
-            Some(c) => NetworkConfigList::from_value(c.config).map_err(podnet_cni::InvokeError::from)?,
+            Some(c) => {
+                NetworkConfigList::from_value(c.config).map_err(podnet_cni::InvokeError::from)?
+            }
             None => match load_conflist(&conf_dir) {
                 Ok(list) => list,
                 Err(podnet_cni::InvokeError::NoConfig { .. }) if network.is_none() => return Ok(()),

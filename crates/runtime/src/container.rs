@@ -40,8 +40,13 @@ pub struct Term {
 /// The container's state as `containerStatuses[].state` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CState {
-    Waiting { reason: String, message: Option<String> },
-    Running { started_at: Time },
+    Waiting {
+        reason: String,
+        message: Option<String>,
+    },
+    Running {
+        started_at: Time,
+    },
     Terminated(Term),
 }
 
@@ -81,7 +86,12 @@ impl Ctr {
             init,
             restart_count: 0,
             state: CState::Waiting {
-                reason: if init { "PodInitializing" } else { "ContainerCreating" }.to_string(),
+                reason: if init {
+                    "PodInitializing"
+                } else {
+                    "ContainerCreating"
+                }
+                .to_string(),
                 message: None,
             },
             last: None,
@@ -102,7 +112,8 @@ impl Ctr {
 
     /// Terminated with exit code 0 and not to be restarted.
     pub fn succeeded(&self) -> bool {
-        matches!(&self.state, CState::Terminated(t) if t.exit_code == 0) && self.next_start.is_none()
+        matches!(&self.state, CState::Terminated(t) if t.exit_code == 0)
+            && self.next_start.is_none()
     }
 
     /// `podnet://<pid>` of the running process.
@@ -121,7 +132,12 @@ impl Ctr {
     }
 
     /// A process started (or was adopted) for it.
-    pub fn on_started(&mut self, record: ProcessRecord, started_at: Time, has_probes: (bool, bool)) {
+    pub fn on_started(
+        &mut self,
+        record: ProcessRecord,
+        started_at: Time,
+        has_probes: (bool, bool),
+    ) {
         self.state = CState::Running { started_at };
         self.restart_count = record.restart_count;
         self.record = Some(record);
@@ -287,7 +303,10 @@ mod tests {
         assert_eq!(c.next_start, Some(now + Duration::from_secs(1)));
         assert!(matches!(&c.state, CState::Waiting { reason, .. } if reason == "CrashLoopBackOff"));
         assert_eq!(c.last.as_ref().map(|l| l.reason.as_str()), Some("Error"));
-        assert_eq!(phase(RestartPolicy::Always, &[], std::slice::from_ref(&c)), "Running");
+        assert_eq!(
+            phase(RestartPolicy::Always, &[], std::slice::from_ref(&c)),
+            "Running"
+        );
         assert_eq!(c.next_restart_count(), 1);
         c.on_started(rec(1), t(2), (false, true));
         assert!(!c.ready);
@@ -306,20 +325,35 @@ mod tests {
         let mut c = Ctr::new("c", "i", false, &b, now);
         c.on_started(rec(0), t(0), (false, false));
         assert!(!c.on_exit(1, true, RestartPolicy::Never, &b, now, t(1)));
-        assert_eq!(phase(RestartPolicy::Never, &[], std::slice::from_ref(&c)), "Failed");
+        assert_eq!(
+            phase(RestartPolicy::Never, &[], std::slice::from_ref(&c)),
+            "Failed"
+        );
 
         let mut c = Ctr::new("c", "i", false, &b, now);
         c.on_started(rec(0), t(0), (false, false));
         assert!(!c.on_exit(0, true, RestartPolicy::OnFailure, &b, now, t(1)));
-        assert_eq!(phase(RestartPolicy::OnFailure, &[], std::slice::from_ref(&c)), "Succeeded");
+        assert_eq!(
+            phase(RestartPolicy::OnFailure, &[], std::slice::from_ref(&c)),
+            "Succeeded"
+        );
 
         let mut init = Ctr::new("i", "i", true, &b, now);
-        assert_eq!(phase(RestartPolicy::Always, std::slice::from_ref(&init), &[]), "Pending");
+        assert_eq!(
+            phase(RestartPolicy::Always, std::slice::from_ref(&init), &[]),
+            "Pending"
+        );
         init.on_started(rec(0), t(0), (false, false));
         assert!(init.on_exit(2, true, RestartPolicy::Always, &b, now, t(1)));
-        assert_eq!(phase(RestartPolicy::Always, std::slice::from_ref(&init), &[]), "Pending");
+        assert_eq!(
+            phase(RestartPolicy::Always, std::slice::from_ref(&init), &[]),
+            "Pending"
+        );
         init.on_started(rec(1), t(2), (false, false));
         assert!(!init.on_exit(2, true, RestartPolicy::Never, &b, now, t(3)));
-        assert_eq!(phase(RestartPolicy::Never, std::slice::from_ref(&init), &[]), "Failed");
+        assert_eq!(
+            phase(RestartPolicy::Never, std::slice::from_ref(&init), &[]),
+            "Failed"
+        );
     }
 }

@@ -100,7 +100,11 @@ pub fn pod_resolv_conf(
             let d = &dns.cluster_domain;
             ResolvConf {
                 nameservers: vec![dns.nameserver.to_string()],
-                searches: vec![format!("{namespace}.svc.{d}"), format!("svc.{d}"), d.clone()],
+                searches: vec![
+                    format!("{namespace}.svc.{d}"),
+                    format!("svc.{d}"),
+                    d.clone(),
+                ],
                 options: vec![format!("ndots:{}", dns.ndots)],
             }
         }
@@ -132,7 +136,13 @@ pub fn pod_hostnames(
 }
 
 /// The kubelet-managed `/etc/hosts` of a pod.
-pub fn pod_hosts(spec: &PodSpec, pod_name: &str, namespace: &str, domain: &str, ips: &[IpAddr]) -> String {
+pub fn pod_hosts(
+    spec: &PodSpec,
+    pod_name: &str,
+    namespace: &str,
+    domain: &str,
+    ips: &[IpAddr],
+) -> String {
     let mut out = String::from(
         "# Kubernetes-managed hosts file.\n\
          127.0.0.1\tlocalhost\n\
@@ -204,7 +214,10 @@ mod tests {
             ..PodSpec::default()
         };
         let rc = pod_resolv_conf(&spec, "a", &DnsSettings::default(), node);
-        assert_eq!(rc.render(), "nameserver 192.0.2.53\nsearch x.example\noptions ndots:2\n");
+        assert_eq!(
+            rc.render(),
+            "nameserver 192.0.2.53\nsearch x.example\noptions ndots:2\n"
+        );
     }
 
     #[test]
@@ -230,7 +243,12 @@ mod tests {
         assert_eq!(rc.nameservers, ["10.96.0.10", "192.0.2.1"]);
         assert_eq!(
             rc.searches,
-            ["ns.svc.cluster.local", "svc.cluster.local", "cluster.local", "extra"]
+            [
+                "ns.svc.cluster.local",
+                "svc.cluster.local",
+                "cluster.local",
+                "extra"
+            ]
         );
         assert_eq!(rc.options, ["ndots:1", "edns0"]);
     }
@@ -246,11 +264,23 @@ mod tests {
             }]),
             ..PodSpec::default()
         };
-        let hosts = pod_hosts(&spec, "pod", "ns", "cluster.local", &["10.244.1.5".parse().unwrap()]);
+        let hosts = pod_hosts(
+            &spec,
+            "pod",
+            "ns",
+            "cluster.local",
+            &["10.244.1.5".parse().unwrap()],
+        );
         assert!(hosts.contains("127.0.0.1\tlocalhost\n"));
         assert!(hosts.contains("10.244.1.5\th.sub.ns.svc.cluster.local\th\n"));
         assert!(hosts.ends_with("# Entries added by HostAliases.\n192.0.2.9\ta.example\tb\n"));
-        let plain = pod_hosts(&PodSpec::default(), "pod", "ns", "cluster.local", &["10.0.0.1".parse().unwrap()]);
+        let plain = pod_hosts(
+            &PodSpec::default(),
+            "pod",
+            "ns",
+            "cluster.local",
+            &["10.0.0.1".parse().unwrap()],
+        );
         assert!(plain.ends_with("10.0.0.1\tpod\n"));
     }
 }

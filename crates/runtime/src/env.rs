@@ -47,10 +47,20 @@ impl PodFacts<'_> {
     fn field(&self, path: &str) -> Result<String, String> {
         let meta = &self.pod.metadata;
         let spec = self.pod.spec.as_ref();
-        let ips = || self.pod_ips.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let ips = || {
+            self.pod_ips
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         let map_key = |prefix: &str, map: &Option<BTreeMap<String, String>>| {
             let key = path.strip_prefix(prefix)?.strip_suffix("']")?;
-            Some(map.as_ref().and_then(|m| m.get(key)).cloned().unwrap_or_default())
+            Some(
+                map.as_ref()
+                    .and_then(|m| m.get(key))
+                    .cloned()
+                    .unwrap_or_default(),
+            )
         };
         Ok(match path {
             "metadata.name" => meta.name.clone().unwrap_or_default(),
@@ -88,16 +98,22 @@ pub fn container_env(
     sources: &EnvSources,
 ) -> Result<Vec<(String, String)>, String> {
     let mut vars: Vec<(String, String)> = Vec::new();
-    let set = |vars: &mut Vec<(String, String)>, k: String, v: String| {
-        match vars.iter_mut().find(|(name, _)| *name == k) {
-            Some(slot) => slot.1 = v,
-            None => vars.push((k, v)),
-        }
+    let set = |vars: &mut Vec<(String, String)>, k: String, v: String| match vars
+        .iter_mut()
+        .find(|(name, _)| *name == k)
+    {
+        Some(slot) => slot.1 = v,
+        None => vars.push((k, v)),
     };
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
         let (data, what, name, optional) = if let Some(r) = &from.config_map_ref {
-            (sources.config_maps.get(&r.name), "configmap", &r.name, r.optional)
+            (
+                sources.config_maps.get(&r.name),
+                "configmap",
+                &r.name,
+                r.optional,
+            )
         } else if let Some(r) = &from.secret_ref {
             (sources.secrets.get(&r.name), "secret", &r.name, r.optional)
         } else {
@@ -122,13 +138,20 @@ pub fn container_env(
                     match lookup(&sources.config_maps, &r.name, &r.key) {
                         Some(v) => v,
                         None if r.optional == Some(true) => continue,
-                        None => return Err(format!("key {:?} of configmap {:?} not found", r.key, r.name)),
+                        None => {
+                            return Err(format!(
+                                "key {:?} of configmap {:?} not found",
+                                r.key, r.name
+                            ))
+                        }
                     }
                 } else if let Some(r) = &vf.secret_key_ref {
                     match lookup(&sources.secrets, &r.name, &r.key) {
                         Some(v) => v,
                         None if r.optional == Some(true) => continue,
-                        None => return Err(format!("key {:?} of secret {:?} not found", r.key, r.name)),
+                        None => {
+                            return Err(format!("key {:?} of secret {:?} not found", r.key, r.name))
+                        }
                     }
                 } else {
                     return Err(format!(
@@ -264,9 +287,10 @@ mod tests {
             ..Container::default()
         };
         let mut sources = EnvSources::default();
-        sources
-            .config_maps
-            .insert("cfg".into(), Some([("k".to_string(), "v".to_string())].into()));
+        sources.config_maps.insert(
+            "cfg".into(),
+            Some([("k".to_string(), "v".to_string())].into()),
+        );
         let env = container_env(&c, facts, &sources).unwrap();
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("NAME"), Some("p"));
@@ -286,6 +310,9 @@ mod tests {
             ..Container::default()
         };
         let err = container_env(&c2, facts, &sources).unwrap_err();
-        assert!(err.contains("unsupported fieldRef fieldPath \"status.phase\""), "{err}");
+        assert!(
+            err.contains("unsupported fieldRef fieldPath \"status.phase\""),
+            "{err}"
+        );
     }
 }

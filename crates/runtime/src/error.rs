@@ -44,7 +44,10 @@ fn join(errors: &[String]) -> String {
 }
 
 impl RuntimeError {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> RuntimeError {
         let path = path.into();
         move |source| RuntimeError::Io { op, path, source }
     }

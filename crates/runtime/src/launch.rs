@@ -46,7 +46,10 @@ pub fn plan_launch(
         message: format!("container {:?}: {message}", c.name),
     })?;
     let exp = |v: &Option<Vec<String>>| -> Vec<String> {
-        v.iter().flatten().map(|s| expand(s, &container_vars)).collect()
+        v.iter()
+            .flatten()
+            .map(|s| expand(s, &container_vars))
+            .collect()
     };
     let image = c.image.as_deref().unwrap_or_default();
     let argv = match resolve(image, &exp(&c.command), &exp(&c.args)) {
@@ -76,7 +79,11 @@ pub fn plan_launch(
     Ok(Launch {
         argv,
         env,
-        working_dir: c.working_dir.as_ref().filter(|w| !w.is_empty()).map(PathBuf::from),
+        working_dir: c
+            .working_dir
+            .as_ref()
+            .filter(|w| !w.is_empty())
+            .map(PathBuf::from),
     })
 }
 
@@ -109,8 +116,15 @@ mod tests {
             ..Container::default()
         };
         let l = plan_launch(&agnhost, facts(&pod), &EnvSources::default(), exe, "p").unwrap();
-        assert_eq!(&l.argv[..4], ["/usr/bin/podnet", "image", "agnhost", "netexec"]);
-        assert!(l.argv.contains(&"--http-port=8080".to_string()), "{:?}", l.argv);
+        assert_eq!(
+            &l.argv[..4],
+            ["/usr/bin/podnet", "image", "agnhost", "netexec"]
+        );
+        assert!(
+            l.argv.contains(&"--http-port=8080".to_string()),
+            "{:?}",
+            l.argv
+        );
         assert!(l.env.contains(&("HOSTNAME".into(), "p".into())));
 
         let shell = Container {

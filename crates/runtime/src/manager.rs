@@ -74,7 +74,10 @@ pub async fn run(
             }
         }
     }
-    tracing::info!(workers = m.workers.len(), "node runtime stopping; pods keep running");
+    tracing::info!(
+        workers = m.workers.len(),
+        "node runtime stopping; pods keep running"
+    );
     m.tasks.shutdown().await;
     Ok(())
 }
@@ -102,7 +105,12 @@ impl Manager {
             InformerEvent::Restarted(objs) => {
                 let pods: Vec<Pod> = objs.iter().filter_map(|o| self.mine(o)).collect();
                 let live: HashSet<String> = pods.iter().map(|p| uid(p).to_string()).collect();
-                let gone: Vec<String> = self.workers.keys().filter(|u| !live.contains(*u)).cloned().collect();
+                let gone: Vec<String> = self
+                    .workers
+                    .keys()
+                    .filter(|u| !live.contains(*u))
+                    .cloned()
+                    .collect();
                 for u in gone {
                     self.send(&u, Update::Gone);
                 }
@@ -111,13 +119,15 @@ impl Manager {
                 }
                 if !self.reconciled {
                     self.reconciled = true;
-                    let every_uid: HashSet<String> = objs
-                        .iter()
-                        .filter_map(|o| o.meta().uid.clone())
-                        .collect();
+                    let every_uid: Vec<String> =
+                        objs.iter().filter_map(|o| o.meta().uid.clone()).collect();
+                    let keep = cleanup::netns_names(&self.ctx.cfg, &every_uid);
+                    // Listed now, before any worker runs, so nothing new looks orphaned.
+                    let orphans =
+                        cleanup::find_orphans(&self.ctx.cfg, &self.ctx.runner, &live, &keep);
                     let ctx = self.ctx.clone();
                     self.tasks.spawn(async move {
-                        cleanup::reconcile_orphans(&ctx, &live, &every_uid).await;
+                        cleanup::remove_orphans(&ctx, orphans).await;
                         String::new()
                     });
                 }
@@ -160,7 +170,11 @@ impl Manager {
         if self.workers.contains_key(&u) {
             return self.send(&u, Update::Pod(Box::new(pod)));
         }
-        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let ns = pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let name = pod.metadata.name.clone().unwrap_or_default();
         // Same name, other uid: the old instance was replaced.
         let replaced: Vec<String> = self

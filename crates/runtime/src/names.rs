@@ -26,7 +26,13 @@ pub fn pod_dir(state_dir: &Path, namespace: &str, name: &str, uid: &str) -> Path
 }
 
 /// Where a container's stdout and stderr go: `<state_dir>/pods/<ns>_<name>_<uid>/<container>.log`.
-pub fn log_path(state_dir: &Path, namespace: &str, name: &str, uid: &str, container: &str) -> PathBuf {
+pub fn log_path(
+    state_dir: &Path,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    container: &str,
+) -> PathBuf {
     pod_dir(state_dir, namespace, name, uid).join(format!("{container}.log"))
 }
 

@@ -126,13 +126,21 @@ pub async fn attempt(probe: &Probe, target: &Target, timeout: Duration) -> Resul
         };
     }
     if let Some(http) = &probe.http_get {
-        if http.scheme.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("https")) {
+        if http
+            .scheme
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+        {
             return Err("httpGet scheme HTTPS is not supported in the lab: expected HTTP".into());
         }
         let port = port_of(&http.port, &target.ports)?;
         let host = host_of(http.host.as_deref(), target.pod_ip)?;
         let addr = SocketAddr::new(host, port);
-        let path = http.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("/");
+        let path = http
+            .path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/");
         let headers: Vec<(String, String)> = http
             .http_headers
             .iter()
@@ -143,19 +151,26 @@ pub async fn attempt(probe: &Probe, target: &Target, timeout: Duration) -> Resul
             Ok(Ok(code)) if (200..400).contains(&code) => Ok(()),
             Ok(Ok(code)) => Err(format!("HTTP probe failed with statuscode: {code}")),
             Ok(Err(e)) => Err(format!("Get \"http://{addr}{path}\": {e}")),
-            Err(_) => Err(format!("Get \"http://{addr}{path}\": timed out after {timeout:?}")),
+            Err(_) => Err(format!(
+                "Get \"http://{addr}{path}\": timed out after {timeout:?}"
+            )),
         };
     }
     if let Some(exec) = &probe.exec {
         let command = exec.command.clone().unwrap_or_default();
         return exec_probe(&command, target, timeout).await;
     }
-    Err("unsupported probe: expected tcpSocket, httpGet or exec (grpc is not supported in the lab)".into())
+    Err(
+        "unsupported probe: expected tcpSocket, httpGet or exec (grpc is not supported in the lab)"
+            .into(),
+    )
 }
 
 fn port_of(port: &IntOrString, ports: &[ContainerPort]) -> Result<u16, String> {
     match port {
-        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("probe port {n} out of range")),
+        IntOrString::Int(n) => {
+            u16::try_from(*n).map_err(|_| format!("probe port {n} out of range"))
+        }
         IntOrString::String(name) => {
             if let Ok(n) = name.parse::<u16>() {
                 return Ok(n);
@@ -164,7 +179,11 @@ fn port_of(port: &IntOrString, ports: &[ContainerPort]) -> Result<u16, String> {
                 .iter()
                 .find(|p| p.name.as_deref() == Some(name.as_str()))
                 .and_then(|p| u16::try_from(p.container_port).ok())
-                .ok_or_else(|| format!("probe port {name:?}: expected a named port of the container, found none"))
+                .ok_or_else(|| {
+                    format!(
+                        "probe port {name:?}: expected a named port of the container, found none"
+                    )
+                })
         }
     }
 }
@@ -172,14 +191,18 @@ fn port_of(port: &IntOrString, ports: &[ContainerPort]) -> Result<u16, String> {
 fn host_of(host: Option<&str>, pod_ip: IpAddr) -> Result<IpAddr, String> {
     match host.filter(|h| !h.is_empty()) {
         None => Ok(pod_ip),
-        Some(h) => h
-            .parse()
-            .map_err(|_| format!("probe host {h:?}: expected an IP address (names are not resolved)")),
+        Some(h) => h.parse().map_err(|_| {
+            format!("probe host {h:?}: expected an IP address (names are not resolved)")
+        }),
     }
 }
 
 /// One HTTP/1.1 GET; returns the status code.
-async fn http_get(addr: SocketAddr, path: &str, headers: &[(String, String)]) -> Result<u16, String> {
+async fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(String, String)],
+) -> Result<u16, String> {
     let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     let mut req = format!("GET {path} HTTP/1.1\r\n");
@@ -196,7 +219,10 @@ async fn http_get(addr: SocketAddr, path: &str, headers: &[(String, String)]) ->
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("Connection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     while !buf.contains(&b'\n') && buf.len() < 8192 {
@@ -211,7 +237,9 @@ async fn http_get(addr: SocketAddr, path: &str, headers: &[(String, String)]) ->
     let mut words = line.split_whitespace();
     match (words.next(), words.next().and_then(|c| c.parse().ok())) {
         (Some(v), Some(code)) if v.starts_with("HTTP/") => Ok(code),
-        _ => Err(format!("malformed HTTP response: expected a status line, found {line:?}")),
+        _ => Err(format!(
+            "malformed HTTP response: expected a status line, found {line:?}"
+        )),
     }
 }
 
@@ -254,7 +282,9 @@ async fn exec_probe(command: &[String], target: &Target, timeout: Duration) -> R
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
-            Err(format!("exec probe {command:?} timed out after {timeout:?}"))
+            Err(format!(
+                "exec probe {command:?} timed out after {timeout:?}"
+            ))
         }
     }
 }
@@ -305,7 +335,10 @@ mod tests {
             container_port: 8080,
             ..ContainerPort::default()
         }];
-        assert_eq!(port_of(&IntOrString::String("http".into()), &ports), Ok(8080));
+        assert_eq!(
+            port_of(&IntOrString::String("http".into()), &ports),
+            Ok(8080)
+        );
         assert_eq!(port_of(&IntOrString::Int(80), &ports), Ok(80));
         assert!(port_of(&IntOrString::String("nope".into()), &ports).is_err());
     }
@@ -319,8 +352,14 @@ mod tests {
                 let mut buf = [0u8; 512];
                 let n = s.read(&mut buf).await.unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                let code = if req.starts_with("GET /ok ") && req.contains("X-Probe: yes") { 200 } else { 500 };
-                let _ = s.write_all(format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n").as_bytes()).await;
+                let code = if req.starts_with("GET /ok ") && req.contains("X-Probe: yes") {
+                    200
+                } else {
+                    500
+                };
+                let _ = s
+                    .write_all(format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                    .await;
             }
         });
         let target = Target {
@@ -339,9 +378,13 @@ mod tests {
         assert_eq!(attempt(&http("/ok"), &target, t).await, Ok(()));
         let err = attempt(&http("/bad"), &target, t).await.unwrap_err();
         assert!(err.contains("statuscode: 500"), "{err}");
-        let tcp: Probe = serde_json::from_value(serde_json::json!({"tcpSocket": {"port": port}})).unwrap();
+        let tcp: Probe =
+            serde_json::from_value(serde_json::json!({"tcpSocket": {"port": port}})).unwrap();
         assert_eq!(attempt(&tcp, &target, t).await, Ok(()));
-        let exec: Probe = serde_json::from_value(serde_json::json!({"exec": {"command": ["sh", "-c", "exit 3"]}})).unwrap();
+        let exec: Probe = serde_json::from_value(
+            serde_json::json!({"exec": {"command": ["sh", "-c", "exit 3"]}}),
+        )
+        .unwrap();
         let err = attempt(&exec, &target, t).await.unwrap_err();
         assert!(err.contains("exit status: 3"), "{err}");
     }

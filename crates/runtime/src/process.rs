@@ -25,7 +25,8 @@ use crate::procfs;
 
 /// The shim: `$1` is the exit file, the rest the command. `trap :` (not `trap ''`) so
 /// that the command starts with default signal handling.
-pub const SHIM: &str = r#"f="$1"; shift; trap : TERM INT HUP; "$@"; c=$?; echo "$c" > "$f"; exit "$c""#;
+pub const SHIM: &str =
+    r#"f="$1"; shift; trap : TERM INT HUP; "$@"; c=$?; echo "$c" > "$f"; exit "$c""#;
 
 /// Exit code reported when a process vanished without an exit record (as the kubelet's
 /// `ContainerStatusUnknown`).
@@ -134,7 +135,9 @@ pub fn spawn(
         .append(true)
         .open(&files.log)
         .map_err(io("opening container log", &files.log))?;
-    let log2 = log.try_clone().map_err(io("opening container log", &files.log))?;
+    let log2 = log
+        .try_clone()
+        .map_err(io("opening container log", &files.log))?;
     let mut cmd = Command::new(&tools.setsid);
     cmd.arg(&tools.sh)
         .arg("-c")

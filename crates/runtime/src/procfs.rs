@@ -28,7 +28,8 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
 
 /// The stat of a live or zombie process, `None` when there is none.
 pub fn stat(pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
+    let text =
+        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
     parse_stat(&text)
 }
 
@@ -62,7 +63,8 @@ mod tests {
 
     #[test]
     fn parses_names_with_parentheses() {
-        let text = "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 10";
+        let text =
+            "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 10";
         assert_eq!(
             parse_stat(text),
             Some(ProcStat {

@@ -41,7 +41,10 @@ impl SandboxRecord {
     }
 
     fn store(&self, pod_dir: &Path) -> Result<(), RuntimeError> {
-        writefile::atomic(&sandbox_record(pod_dir), &serde_json::to_vec_pretty(self).unwrap_or_default())
+        writefile::atomic(
+            &sandbox_record(pod_dir),
+            &serde_json::to_vec_pretty(self).unwrap_or_default(),
+        )
     }
 
     /// Whether the sandbox is complete and its namespace still there.
@@ -54,7 +57,12 @@ impl SandboxRecord {
         if self.host_network {
             Vec::new()
         } else {
-            vec![ip.display().to_string(), "netns".into(), "exec".into(), self.netns.clone()]
+            vec![
+                ip.display().to_string(),
+                "netns".into(),
+                "exec".into(),
+                self.netns.clone(),
+            ]
         }
     }
 }
@@ -114,7 +122,11 @@ pub async fn setup(
 }
 
 /// Writes `/etc/netns/<podns>/resolv.conf` and `hosts`.
-pub fn write_etc(cfg: &RuntimeConfig, pod: &Pod, record: &SandboxRecord) -> Result<(), RuntimeError> {
+pub fn write_etc(
+    cfg: &RuntimeConfig,
+    pod: &Pod,
+    record: &SandboxRecord,
+) -> Result<(), RuntimeError> {
     if record.host_network {
         return Ok(());
     }
@@ -152,7 +164,14 @@ pub async fn teardown(
         cni::IFNAME,
     );
     att.args.push(("IgnoreUnknown".into(), "1".into()));
-    if let Err(e) = cni::del(runner, cfg.cni_conf_dir.clone(), record.network.clone(), att).await {
+    if let Err(e) = cni::del(
+        runner,
+        cfg.cni_conf_dir.clone(),
+        record.network.clone(),
+        att,
+    )
+    .await
+    {
         errors.push(format!("cni DEL of {}: {e}", record.netns));
     }
     if let Err(e) = netns::delete(&record.netns) {

@@ -56,7 +56,9 @@ pub fn build(current: Option<&PodStatus>, input: Input<'_>) -> PodStatus {
             .and_then(|cs| cs.iter().find(|c| c.type_ == type_));
         let status = if ok { "True" } else { "False" }.to_string();
         let last_transition_time = match previous {
-            Some(p) if p.status == status && p.last_transition_time.is_some() => p.last_transition_time.clone(),
+            Some(p) if p.status == status && p.last_transition_time.is_some() => {
+                p.last_transition_time.clone()
+            }
             _ => Some(input.now.clone()),
         };
         PodCondition {
@@ -69,7 +71,11 @@ pub fn build(current: Option<&PodStatus>, input: Input<'_>) -> PodStatus {
         }
     };
     let list = |names: &[&str]| format!("[{}]", names.join(" "));
-    let ready_reason = if terminal { "PodCompleted" } else { "ContainersNotReady" };
+    let ready_reason = if terminal {
+        "PodCompleted"
+    } else {
+        "ContainersNotReady"
+    };
     let ready_msg = if terminal {
         String::new()
     } else {
@@ -83,8 +89,18 @@ pub fn build(current: Option<&PodStatus>, input: Input<'_>) -> PodStatus {
             "ContainersNotInitialized",
             format!("containers with incomplete status: {}", list(&not_done)),
         ),
-        cond("ContainersReady", unready.is_empty() && !terminal, ready_reason, ready_msg.clone()),
-        cond("Ready", unready.is_empty() && !terminal, ready_reason, ready_msg),
+        cond(
+            "ContainersReady",
+            unready.is_empty() && !terminal,
+            ready_reason,
+            ready_msg.clone(),
+        ),
+        cond(
+            "Ready",
+            unready.is_empty() && !terminal,
+            ready_reason,
+            ready_msg,
+        ),
     ];
     let others = status
         .conditions
@@ -200,7 +216,13 @@ mod tests {
         let s1 = build(None, input);
         assert_eq!(s1.pod_ip.as_deref(), Some("10.244.1.5"));
         let ready = |s: &PodStatus| {
-            s.conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Ready").cloned().unwrap()
+            s.conditions
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .cloned()
+                .unwrap()
         };
         assert_eq!(ready(&s1).status, "False");
         assert_eq!(
@@ -212,17 +234,33 @@ mod tests {
         assert!(cs.state.as_ref().unwrap().running.is_some());
 
         // Same facts later: identical status (no write needed).
-        let later = Input { now: &time(9), ..input };
+        let later = Input {
+            now: &time(9),
+            ..input
+        };
         assert_eq!(build(Some(&s1), later), s1);
 
         // Ready flips: only Ready/ContainersReady get a new transition time.
         let mut c2 = c;
         c2.ready = true;
         let main2 = [c2];
-        let s2 = build(Some(&s1), Input { main: &main2, ..later });
+        let s2 = build(
+            Some(&s1),
+            Input {
+                main: &main2,
+                ..later
+            },
+        );
         assert_eq!(ready(&s2).status, "True");
         assert_eq!(ready(&s2).last_transition_time, Some(time(9)));
-        let sched = s2.conditions.as_ref().unwrap().iter().find(|c| c.type_ == "PodScheduled").cloned().unwrap();
+        let sched = s2
+            .conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|c| c.type_ == "PodScheduled")
+            .cloned()
+            .unwrap();
         assert_eq!(sched.last_transition_time, Some(time(2)));
     }
 }

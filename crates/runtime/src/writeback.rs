@@ -15,18 +15,23 @@ const ATTEMPTS: usize = 8;
 
 /// What a status write did.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Written {
+pub enum WriteOutcome {
     /// The stored status already was the new one.
     Unchanged(PodStatus),
-    /// Written at this revision.
-    Written(PodStatus),
+    /// Written.
+    Stored(PodStatus),
     /// The pod is gone or is another instance now.
     Gone,
     /// Conflicts every time: try again later.
     Contended,
 }
 
-async fn read(api: &Api, ns: &str, name: &str, uid: &str) -> Result<Option<(Pod, i64)>, RuntimeError> {
+async fn read(
+    api: &Api,
+    ns: &str,
+    name: &str,
+    uid: &str,
+) -> Result<Option<(Pod, i64)>, RuntimeError> {
     match api.get(Kind::Pod, Some(ns), name).await? {
         Some(obj) => {
             let rev = revision_of(&obj);
@@ -47,29 +52,39 @@ pub async fn write_status(
     name: &str,
     uid: &str,
     build: impl Fn(Option<&PodStatus>) -> PodStatus,
-) -> Result<Written, RuntimeError> {
+) -> Result<WriteOutcome, RuntimeError> {
     for attempt in 0..ATTEMPTS {
         let Some((mut pod, rev)) = read(api, ns, name, uid).await? else {
-            return Ok(Written::Gone);
+            return Ok(WriteOutcome::Gone);
         };
         let new = build(pod.status.as_ref());
         if pod.status.as_ref() == Some(&new) {
-            return Ok(Written::Unchanged(new));
+            return Ok(WriteOutcome::Unchanged(new));
         }
         pod.status = Some(new.clone());
         if api.put_if(&Object::Pod(pod), rev).await?.is_some() {
             tracing::debug!(namespace = ns, pod = name, phase = ?new.phase, "pod status written");
-            return Ok(Written::Written(new));
+            return Ok(WriteOutcome::Stored(new));
         }
-        tracing::debug!(namespace = ns, pod = name, attempt, "pod status write conflicted; rereading");
+        tracing::debug!(
+            namespace = ns,
+            pod = name,
+            attempt,
+            "pod status write conflicted; rereading"
+        );
         tokio::time::sleep(Duration::from_millis(5 * (attempt as u64 + 1))).await;
     }
-    Ok(Written::Contended)
+    Ok(WriteOutcome::Contended)
 }
 
 /// The kubelet's final delete: removes pod `ns/name` if it still is instance `uid`, as
 /// read (compare-and-swap on its revision). True when this call deleted it.
-pub async fn final_delete(api: &Api, ns: &str, name: &str, uid: &str) -> Result<bool, RuntimeError> {
+pub async fn final_delete(
+    api: &Api,
+    ns: &str,
+    name: &str,
+    uid: &str,
+) -> Result<bool, RuntimeError> {
     let key = Kind::Pod.key(Some(ns), name);
     for attempt in 0..ATTEMPTS {
         let Some((_, rev)) = read(api, ns, name, uid).await? else {
@@ -84,7 +99,12 @@ pub async fn final_delete(api: &Api, ns: &str, name: &str, uid: &str) -> Result<
             .await
             .map_err(podnet_store::typed::ApiError::from)?;
         if r.succeeded {
-            tracing::info!(namespace = ns, pod = name, uid, "pod deleted from the store");
+            tracing::info!(
+                namespace = ns,
+                pod = name,
+                uid,
+                "pod deleted from the store"
+            );
             return Ok(true);
         }
         tokio::time::sleep(Duration::from_millis(5 * (attempt as u64 + 1))).await;

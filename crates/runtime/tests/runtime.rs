@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{alive, condition, container, is_ready, phase, pod_ip, pids_in_netns, Node};
+use common::{alive, condition, container, is_ready, phase, pids_in_netns, pod_ip, Node};
 use podnet_linux::netns;
 use podnet_model::Object;
 use serde_json::json;
@@ -29,7 +29,9 @@ async fn two_containers_share_localhost_and_the_node_reaches_the_pod() {
     node.put(&pod).await;
     let ip = node
         .wait_pod("web", 20, "Running and Ready with a pod IP", |p| {
-            (phase(p) == Some("Running") && is_ready(p)).then(|| pod_ip(p)).flatten()
+            (phase(p) == Some("Running") && is_ready(p))
+                .then(|| pod_ip(p))
+                .flatten()
         })
         .await;
     let subnet: ipnet::IpNet = node.subnet.parse().unwrap();
@@ -52,7 +54,11 @@ async fn two_containers_share_localhost_and_the_node_reaches_the_pod() {
     let netns = node.netns_of(&pod);
     let mut got = String::new();
     for _ in 0..30 {
-        got = node.exec_in(&netns, &["busybox", "nc", "127.0.0.1", "8080"], "GET / HTTP/1.0\r\n\r\n");
+        got = node.exec_in(
+            &netns,
+            &["busybox", "nc", "127.0.0.1", "8080"],
+            "GET / HTTP/1.0\r\n\r\n",
+        );
         if got.contains("hello from A") {
             break;
         }
@@ -61,18 +67,30 @@ async fn two_containers_share_localhost_and_the_node_reaches_the_pod() {
     assert!(got.contains("hello from A"), "localhost answer: {got:?}");
 
     // The node reaches the pod IP over the bridge.
-    let body = node.http_get_from_node(ip, 8080, "/").expect("GET from the node");
+    let body = node
+        .http_get_from_node(ip, 8080, "/")
+        .expect("GET from the node");
     assert_eq!(body, "hello from A\n");
 
     // Output goes to the container log; the pod's processes run in the pod's namespace.
-    let log = podnet_runtime::log_path(&node.cfg.state_dir, "default", "web", pod.metadata.uid.as_deref().unwrap(), "a");
+    let log = podnet_runtime::log_path(
+        &node.cfg.state_dir,
+        "default",
+        "web",
+        pod.metadata.uid.as_deref().unwrap(),
+        "a",
+    );
     assert!(log.exists(), "{}", log.display());
     let in_ns = pids_in_netns(&netns);
     for c in ["a", "b"] {
         let rec = node.record(&pod, c).expect("record");
         assert!(alive(rec.pid), "{c} shim {}", rec.pid);
     }
-    assert_eq!(in_ns.len(), 2, "one process per container in the pod namespace: {in_ns:?}");
+    assert_eq!(
+        in_ns.len(),
+        2,
+        "one process per container in the pod namespace: {in_ns:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,9 +110,13 @@ async fn agnhost_netexec_builtin_with_a_named_port_readiness_probe() {
     );
     node.put(&pod).await;
     let ip = node
-        .wait_pod("netexec", 30, "Ready", |p| is_ready(p).then(|| pod_ip(p)).flatten())
+        .wait_pod("netexec", 30, "Ready", |p| {
+            is_ready(p).then(|| pod_ip(p)).flatten()
+        })
         .await;
-    let host = node.http_get_from_node(ip, 8080, "/hostname").expect("GET /hostname");
+    let host = node
+        .http_get_from_node(ip, 8080, "/hostname")
+        .expect("GET /hostname");
     assert_eq!(host.trim(), "netexec");
 }
 
@@ -128,18 +150,34 @@ async fn failing_tcp_probe_keeps_the_pod_unready_and_exec_probe_passes() {
     assert_eq!(phase(&p), Some("Running"));
     assert!(!container(&p, "closed").unwrap().ready);
     assert_eq!(condition(&p, "Ready").as_deref(), Some("False"));
-    let ready = p.status.as_ref().unwrap().conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Ready").unwrap();
-    assert_eq!(ready.message.as_deref(), Some("containers with unready status: [closed]"));
+    let ready = p
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        ready.message.as_deref(),
+        Some("containers with unready status: [closed]")
+    );
 
     let (reason, message) = node
         .wait_pod("unknown-image", 10, "a waiting reason", |p| {
             let w = container(p, "web")?.state.as_ref()?.waiting.as_ref()?;
-            (w.reason.as_deref() == Some("ErrImageNotSupported")).then(|| (w.reason.clone(), w.message.clone()))
+            (w.reason.as_deref() == Some("ErrImageNotSupported"))
+                .then(|| (w.reason.clone(), w.message.clone()))
         })
         .await;
     assert_eq!(reason.as_deref(), Some("ErrImageNotSupported"));
     let message = message.unwrap_or_default();
-    assert!(message.contains("nginx") && message.contains("agnhost"), "{message}");
+    assert!(
+        message.contains("nginx") && message.contains("agnhost"),
+        "{message}"
+    );
     let u = node.get("unknown-image").await.unwrap();
     assert_eq!(phase(&u), Some("Pending"));
     assert!(!is_ready(&u));
@@ -166,23 +204,50 @@ async fn restart_policies() {
             (c.restart_count >= 2).then(|| c.last_state.clone())
         })
         .await;
-    let term = last.and_then(|l| l.terminated).expect("lastState.terminated");
+    let term = last
+        .and_then(|l| l.terminated)
+        .expect("lastState.terminated");
     assert_eq!(term.exit_code, 1);
     assert_eq!(term.reason.as_deref(), Some("Error"));
     assert_eq!(phase(&node.get("always").await.unwrap()), Some("Running"));
 
-    let n = node.wait_pod("never", 15, "phase Failed", |p| (phase(p) == Some("Failed")).then(|| p.clone())).await;
+    let n = node
+        .wait_pod("never", 15, "phase Failed", |p| {
+            (phase(p) == Some("Failed")).then(|| p.clone())
+        })
+        .await;
     let c = container(&n, "c").unwrap();
     assert_eq!(c.restart_count, 0);
-    assert_eq!(c.state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 1);
+    assert_eq!(
+        c.state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap()
+            .exit_code,
+        1
+    );
     assert!(!is_ready(&n));
 
     let s = node
-        .wait_pod("onfailure", 15, "phase Succeeded", |p| (phase(p) == Some("Succeeded")).then(|| p.clone()))
+        .wait_pod("onfailure", 15, "phase Succeeded", |p| {
+            (phase(p) == Some("Succeeded")).then(|| p.clone())
+        })
         .await;
     let c = container(&s, "c").unwrap();
     assert_eq!(c.restart_count, 0);
-    assert_eq!(c.state.as_ref().unwrap().terminated.as_ref().unwrap().reason.as_deref(), Some("Completed"));
+    assert_eq!(
+        c.state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("Completed")
+    );
     // A finished pod releases its network (the IP stays in its status).
     let ns = node.netns_of(&on_failure);
     let ip = pod_ip(&s).unwrap().to_string();
@@ -207,16 +272,27 @@ async fn resolv_conf_and_hosts_inside_the_pod() {
         }),
     );
     node.put(&pod).await;
-    let ip = node.wait_pod("dns", 20, "Ready", |p| is_ready(p).then(|| pod_ip(p)).flatten()).await;
+    let ip = node
+        .wait_pod("dns", 20, "Ready", |p| {
+            is_ready(p).then(|| pod_ip(p)).flatten()
+        })
+        .await;
     let netns = node.netns_of(&pod);
     let rc = node.exec_in(&netns, &["cat", "/etc/resolv.conf"], "");
     assert!(rc.contains("nameserver 10.96.0.10\n"), "{rc}");
-    assert!(rc.contains("search default.svc.cluster.local svc.cluster.local cluster.local\n"), "{rc}");
+    assert!(
+        rc.contains("search default.svc.cluster.local svc.cluster.local cluster.local\n"),
+        "{rc}"
+    );
     assert!(rc.contains("options ndots:5 edns0\n"), "{rc}");
     let hosts = node.exec_in(&netns, &["cat", "/etc/hosts"], "");
-    assert!(hosts.contains(&format!("{ip}\th1.sub.default.svc.cluster.local\th1\n")), "{hosts}");
+    assert!(
+        hosts.contains(&format!("{ip}\th1.sub.default.svc.cluster.local\th1\n")),
+        "{hosts}"
+    );
     // The container sees them too (its own mount namespace, made by `ip netns exec`).
-    let env = std::fs::read_to_string(format!("/proc/{}/environ", pids_in_netns(&netns)[0])).unwrap();
+    let env =
+        std::fs::read_to_string(format!("/proc/{}/environ", pids_in_netns(&netns)[0])).unwrap();
     assert!(env.split('\0').any(|v| v == "HOSTNAME=h1"), "{env:?}");
 }
 
@@ -237,8 +313,13 @@ async fn graceful_and_forced_deletion_tear_everything_down() {
     );
     node.put(&graceful).await;
     node.put(&forced).await;
-    let ip = node.wait_pod("graceful", 20, "Ready", |p| is_ready(p).then(|| pod_ip(p)).flatten()).await;
-    node.wait_pod("forced", 20, "Ready", |p| is_ready(p).then_some(())).await;
+    let ip = node
+        .wait_pod("graceful", 20, "Ready", |p| {
+            is_ready(p).then(|| pod_ip(p)).flatten()
+        })
+        .await;
+    node.wait_pod("forced", 20, "Ready", |p| is_ready(p).then_some(()))
+        .await;
     let ns = node.netns_of(&graceful);
     let rec = node.record(&graceful, "c").expect("record");
     let program = pids_in_netns(&ns);
@@ -250,15 +331,27 @@ async fn graceful_and_forced_deletion_tear_everything_down() {
     let rev = podnet_store::typed::revision_of(&Object::Pod(p.clone()));
     p.metadata.deletion_timestamp = Some(podnet_runtime::status::now());
     p.metadata.deletion_grace_period_seconds = Some(20);
-    assert!(node.api.put_if(&Object::Pod(p), rev).await.unwrap().is_some());
+    assert!(node
+        .api
+        .put_if(&Object::Pod(p), rev)
+        .await
+        .unwrap()
+        .is_some());
     let started = Instant::now();
     let deadline = started + Duration::from_secs(15);
     while node.get("graceful").await.is_some() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(node.get("graceful").await.is_none(), "pod key not deleted");
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}: SIGTERM not delivered?", started.elapsed());
-    assert!(!alive(rec.pid) && program.iter().all(|p| !alive(*p)), "processes survived");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}: SIGTERM not delivered?",
+        started.elapsed()
+    );
+    assert!(
+        !alive(rec.pid) && program.iter().all(|p| !alive(*p)),
+        "processes survived"
+    );
     assert!(!netns::exists(&ns), "netns {ns} survived");
     assert!(!node.ip_leased(&ip.to_string()), "IP {ip} still leased");
     assert!(!podnet_runtime::names::etc_netns_dir(&ns).exists());
@@ -267,12 +360,18 @@ async fn graceful_and_forced_deletion_tear_everything_down() {
     // Forced: the key disappears; the runtime tears down at once.
     let fns = node.netns_of(&forced);
     let frec = node.record(&forced, "c").expect("record");
-    node.api.delete(&Object::Pod(forced.clone()).object_ref()).await.unwrap();
+    node.api
+        .delete(&Object::Pod(forced.clone()).object_ref())
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while (netns::exists(&fns) || alive(frec.pid)) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(!netns::exists(&fns) && !alive(frec.pid), "forced delete left the sandbox or process");
+    assert!(
+        !netns::exists(&fns) && !alive(frec.pid),
+        "forced delete left the sandbox or process"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,13 +387,20 @@ async fn a_restarted_runtime_adopts_running_containers() {
         }),
     );
     node.put(&pod).await;
-    node.wait_pod("adopt", 20, "Ready", |p| is_ready(p).then_some(())).await;
+    node.wait_pod("adopt", 20, "Ready", |p| is_ready(p).then_some(()))
+        .await;
     let ns = node.netns_of(&pod);
-    let (a, b) = (node.record(&pod, "a").unwrap(), node.record(&pod, "b").unwrap());
+    let (a, b) = (
+        node.record(&pod, "a").unwrap(),
+        node.record(&pod, "b").unwrap(),
+    );
     let before = pids_in_netns(&ns);
 
     node.stop_runtime();
-    assert!(alive(a.pid) && alive(b.pid), "containers died with the runtime");
+    assert!(
+        alive(a.pid) && alive(b.pid),
+        "containers died with the runtime"
+    );
     node.start_runtime();
     // Give the new runtime time to (wrongly) start duplicates.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -316,14 +422,23 @@ async fn a_restarted_runtime_adopts_running_containers() {
         .filter(|pid| podnet_runtime::procfs::stat(*pid).is_some_and(|s| s.pgid == a.pid as i32))
         .collect();
     assert_eq!(program_of_a.len(), 1, "{after:?}");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(program_of_a[0] as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(program_of_a[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     node.wait_pod("adopt", 15, "a restarted once", |p| {
         let c = container(p, "a")?;
         (c.restart_count == 1 && c.state.as_ref()?.running.is_some()).then_some(())
     })
     .await;
     assert_eq!(node.record(&pod, "b").unwrap(), b);
-    assert_eq!(container(&node.get("adopt").await.unwrap(), "b").unwrap().restart_count, 0);
+    assert_eq!(
+        container(&node.get("adopt").await.unwrap(), "b")
+            .unwrap()
+            .restart_count,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,16 +449,167 @@ async fn teardown_all_leaves_nothing_behind() {
         json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}),
     );
     node.put(&pod).await;
-    let ip = node.wait_pod("doomed", 20, "Ready", |p| is_ready(p).then(|| pod_ip(p)).flatten()).await;
+    let ip = node
+        .wait_pod("doomed", 20, "Ready", |p| {
+            is_ready(p).then(|| pod_ip(p)).flatten()
+        })
+        .await;
     let ns = node.netns_of(&pod);
     let rec = node.record(&pod, "c").unwrap();
     let program = pids_in_netns(&ns);
     node.stop_runtime();
     node.teardown_all().expect("teardown_all");
-    assert!(!alive(rec.pid) && program.iter().all(|p| !alive(*p)), "processes survived");
+    assert!(
+        !alive(rec.pid) && program.iter().all(|p| !alive(*p)),
+        "processes survived"
+    );
     let left = netns::list_with_prefix(&format!("{}pod-", node.prefix)).unwrap();
     assert!(left.is_empty(), "namespaces left: {left:?}");
     assert!(!podnet_runtime::names::etc_netns_dir(&ns).exists());
     assert!(!node.pod_dir(&pod).exists());
     assert!(!node.ip_leased(&ip.to_string()), "IP {ip} still leased");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_containers_run_first_and_liveness_failures_restart() {
+    let node = Node::start();
+    let out = node.dir.path().join("init-out");
+    std::fs::create_dir_all(&out).unwrap();
+    let marker = out.join("done");
+    let pod = node.pod(
+        "init",
+        json!({
+            "initContainers": [
+                {"name": "one", "image": "busybox", "command": ["sh", "-c", format!("sleep 0.3; echo one > {}", marker.display())]},
+                {"name": "two", "image": "busybox", "command": ["sh", "-c", format!("test -f {}", marker.display())]},
+            ],
+            "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]
+        }),
+    );
+    let live = node.pod(
+        "liveness",
+        json!({
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 1}}]
+        }),
+    );
+    node.put(&pod).await;
+    node.put(&live).await;
+    let p = node
+        .wait_pod("init", 20, "Ready", |p| is_ready(p).then(|| p.clone()))
+        .await;
+    assert_eq!(condition(&p, "Initialized").as_deref(), Some("True"));
+    let inits = p
+        .status
+        .as_ref()
+        .unwrap()
+        .init_container_statuses
+        .clone()
+        .unwrap();
+    for s in &inits {
+        let t = s
+            .state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .expect("init terminated");
+        assert_eq!(
+            (t.exit_code, t.reason.as_deref()),
+            (0, Some("Completed")),
+            "{}",
+            s.name
+        );
+    }
+    assert!(marker.exists());
+
+    let last = node
+        .wait_pod("liveness", 20, "a restart after liveness failures", |p| {
+            let c = container(p, "c")?;
+            (c.restart_count >= 1).then(|| c.last_state.clone()?.terminated)
+        })
+        .await
+        .expect("lastState.terminated");
+    assert!(last
+        .message
+        .unwrap_or_default()
+        .contains("liveness probe failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_deleted_while_the_runtime_was_down_are_torn_down_at_startup() {
+    let mut node = Node::start();
+    let pod = node.pod(
+        "orphan",
+        json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}),
+    );
+    node.put(&pod).await;
+    let ip = node
+        .wait_pod("orphan", 20, "Ready", |p| {
+            is_ready(p).then(|| pod_ip(p)).flatten()
+        })
+        .await;
+    let ns = node.netns_of(&pod);
+    let rec = node.record(&pod, "c").unwrap();
+    node.stop_runtime();
+    node.api
+        .delete(&Object::Pod(pod.clone()).object_ref())
+        .await
+        .unwrap();
+    node.start_runtime();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while (netns::exists(&ns) || alive(rec.pid) || node.pod_dir(&pod).exists())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!alive(rec.pid), "orphan process survived");
+    assert!(!netns::exists(&ns), "orphan netns survived");
+    assert!(!node.pod_dir(&pod).exists(), "orphan pod dir survived");
+    assert!(!node.ip_leased(&ip.to_string()), "orphan IP still leased");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_from_the_downward_api_and_configmaps() {
+    let node = Node::start();
+    let cm: podnet_model::k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": "default"},
+        "data": {"GREETING": "hello", "k": "v"}
+    }))
+    .unwrap();
+    node.api.put(&Object::ConfigMap(cm)).await.unwrap();
+    let pod = node.pod(
+        "env",
+        json!({
+            "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"],
+                "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CM_"}],
+                "env": [
+                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                    {"name": "URL", "value": "http://$(POD_IP):8080"},
+                    {"name": "K", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}},
+                ]}]
+        }),
+    );
+    node.put(&pod).await;
+    let ip = node
+        .wait_pod("env", 20, "Ready", |p| {
+            is_ready(p).then(|| pod_ip(p)).flatten()
+        })
+        .await;
+    let pid = pids_in_netns(&node.netns_of(&pod))[0];
+    let environ = std::fs::read_to_string(format!("/proc/{pid}/environ")).unwrap();
+    let vars: Vec<&str> = environ.split('\0').collect();
+    for want in [
+        format!("POD_IP={ip}"),
+        "NODE=node-a".to_string(),
+        format!("URL=http://{ip}:8080"),
+        "K=v".to_string(),
+        "CM_GREETING=hello".to_string(),
+        "HOSTNAME=env".to_string(),
+    ] {
+        assert!(vars.contains(&want.as_str()), "{want} not in {vars:?}");
+    }
 }

@@ -6,6 +6,7 @@
 //! written back if it changed, then the worker waits for the next update, event or
 //! timer. Deletion (graceful or forced) ends the loop with [`Worker::terminate`].
 
+mod probes;
 mod start;
 mod stop;
 
@@ -30,7 +31,7 @@ use crate::probe::{ProbeKind, Tracker};
 use crate::process::{ExitInfo, Tools};
 use crate::sandbox::SandboxRecord;
 use crate::status;
-use crate::writeback::{write_status, Written};
+use crate::writeback::{write_status, WriteOutcome};
 
 pub(crate) use stop::stop_groups;
 
@@ -134,14 +135,26 @@ fn deleting(pod: &Pod) -> bool {
 impl Worker {
     fn new(ctx: Arc<Ctx>, pod: Pod) -> Worker {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let ns = pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let name = pod.metadata.name.clone().unwrap_or_default();
         let spec = pod.spec.clone().unwrap_or_default();
         let now = Instant::now();
         let b = ctx.cfg.backoff;
         let ctrs = |cs: &[Container], init| -> Vec<Ctr> {
             cs.iter()
-                .map(|c| Ctr::new(&c.name, c.image.as_deref().unwrap_or_default(), init, &b, now))
+                .map(|c| {
+                    Ctr::new(
+                        &c.name,
+                        c.image.as_deref().unwrap_or_default(),
+                        init,
+                        &b,
+                        now,
+                    )
+                })
                 .collect()
         };
         let (tx, rx) = unbounded_channel();
@@ -262,7 +275,10 @@ impl Worker {
         if let Some(i) = self.main.iter().position(|c| c.name == name) {
             return Some(Which::Main(i));
         }
-        self.init.iter().position(|c| c.name == name).map(Which::Init)
+        self.init
+            .iter()
+            .position(|c| c.name == name)
+            .map(Which::Init)
     }
 
     /// Starts what is due: the first unfinished init container, else the main ones.
@@ -293,19 +309,32 @@ impl Worker {
 
     fn on_event(&mut self, ev: Event) {
         match ev {
-            Event::Exited { name, instance, info, at } => {
-                let Some(which) = self.find(&name) else { return };
+            Event::Exited {
+                name,
+                instance,
+                info,
+                at,
+            } => {
+                let Some(which) = self.find(&name) else {
+                    return;
+                };
                 let (policy, backoff) = (self.policy, self.ctx.cfg.backoff);
                 let c = self.ctr(which);
                 if c.instance != instance || !c.is_running() {
                     return;
                 }
-                let restart = c.on_exit(info.code, info.known, policy, &backoff, Instant::now(), at);
+                let restart =
+                    c.on_exit(info.code, info.known, policy, &backoff, Instant::now(), at);
                 tracing::info!(container = %name, exit_code = info.code, restart, "container exited");
                 self.waiters.remove(&name);
                 self.abort_probes(&name);
             }
-            Event::Probe { name, instance, kind, result } => self.on_probe(&name, instance, kind, result),
+            Event::Probe {
+                name,
+                instance,
+                kind,
+                result,
+            } => self.on_probe(&name, instance, kind, result),
         }
     }
 
@@ -314,7 +343,11 @@ impl Worker {
         if !self.report {
             return;
         }
-        let pod_ips = self.sandbox.as_ref().map(|s| s.pod_ips.clone()).unwrap_or_default();
+        let pod_ips = self
+            .sandbox
+            .as_ref()
+            .map(|s| s.pod_ips.clone())
+            .unwrap_or_default();
         let phase = self.phase();
         let mut main = self.main.clone();
         if let (Stage::Sandbox, Some(err)) = (self.stage, &self.sandbox_error) {
@@ -335,15 +368,22 @@ impl Worker {
             start_time: &self.start_time,
             now: &now,
         };
-        if self.written.is_some() && self.written == Some(status::build(self.written.as_ref(), input)) {
+        if self.written.is_some()
+            && self.written == Some(status::build(self.written.as_ref(), input))
+        {
             return;
         }
-        let result = write_status(&self.ctx.api, &self.ns, &self.name, &self.uid, |cur| status::build(cur, input)).await;
+        let result = write_status(&self.ctx.api, &self.ns, &self.name, &self.uid, |cur| {
+            status::build(cur, input)
+        })
+        .await;
         self.flush_retry = None;
         match result {
-            Ok(Written::Written(s)) | Ok(Written::Unchanged(s)) => self.written = Some(s),
-            Ok(Written::Gone) => {}
-            Ok(Written::Contended) => self.flush_retry = Some(Instant::now() + Duration::from_millis(200)),
+            Ok(WriteOutcome::Stored(s)) | Ok(WriteOutcome::Unchanged(s)) => self.written = Some(s),
+            Ok(WriteOutcome::Gone) => {}
+            Ok(WriteOutcome::Contended) => {
+                self.flush_retry = Some(Instant::now() + Duration::from_millis(200))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "writing pod status failed; retrying");
                 self.flush_retry = Some(Instant::now() + Duration::from_secs(1));

@@ -3,19 +3,18 @@
 //! results do.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use podnet_model::k8s_openapi::api::core::v1::Container;
 use podnet_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use podnet_model::{Kind, Object};
-use tokio::sync::mpsc::UnboundedSender;
 
-use super::{Event, Stage, Which, Worker};
+use super::{probes, Event, Stage, Which, Worker};
 use crate::dns::pod_hostnames;
 use crate::env::{referenced, EnvSources, PodFacts};
 use crate::launch::{plan_launch, Launch, DEFAULT_PATH};
 use crate::names::ContainerFiles;
-use crate::probe::{attempt, ProbeKind, Target, Timing, Tracker};
+use crate::probe::{ProbeKind, Target, Timing, Tracker};
 use crate::process::{self, ProcessRecord};
 use crate::sandbox::{self, SandboxRecord};
 use crate::status;
@@ -48,7 +47,8 @@ impl Worker {
                 if let Err(e) = std::fs::create_dir_all(&self.dir) {
                     Err(crate::RuntimeError::io("creating", &self.dir)(e))
                 } else {
-                    sandbox::setup(&self.ctx.cfg, self.ctx.runner.clone(), &self.pod, &self.dir).await
+                    sandbox::setup(&self.ctx.cfg, self.ctx.runner.clone(), &self.pod, &self.dir)
+                        .await
                 }
             }
         };
@@ -80,9 +80,14 @@ impl Worker {
         for which in self.all() {
             let name = self.ctr(which).name.clone();
             let files = ContainerFiles::new(&self.dir, &name);
-            let Some(record) = ProcessRecord::load(&files.record) else { continue };
+            let Some(record) = ProcessRecord::load(&files.record) else {
+                continue;
+            };
             if process::group_running(&record) {
-                tracing::warn!(pid = record.pid, "killing a container left from a lost sandbox");
+                tracing::warn!(
+                    pid = record.pid,
+                    "killing a container left from a lost sandbox"
+                );
                 process::signal_group(&record, nix::sys::signal::Signal::SIGKILL);
             }
             let _ = std::fs::remove_file(&files.record);
@@ -99,7 +104,9 @@ impl Worker {
         for which in self.all() {
             let spec = self.spec_of(which);
             let files = ContainerFiles::new(&self.dir, &spec.name);
-            let Some(record) = ProcessRecord::load(&files.record) else { continue };
+            let Some(record) = ProcessRecord::load(&files.record) else {
+                continue;
+            };
             let started_at = record
                 .started_at
                 .parse()
@@ -108,35 +115,67 @@ impl Worker {
             if record.is_alive() {
                 tracing::info!(container = %spec.name, pid = record.pid, restart_count = record.restart_count,
                     "adopted running container");
-                let env = self.launch_of(&spec, &EnvSources::default()).map(|l| l.env).unwrap_or_default();
-                self.running(which, &spec, record.clone(), started_at, Watch::Adopted(record), env);
+                let env = self
+                    .launch_of(&spec, &EnvSources::default())
+                    .map(|l| l.env)
+                    .unwrap_or_default();
+                self.running(
+                    which,
+                    &spec,
+                    record.clone(),
+                    started_at,
+                    Watch::Adopted(record),
+                    env,
+                );
             } else {
                 let info = process::recorded_exit(&files.exit);
                 let finished = std::fs::metadata(&files.exit)
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|t| podnet_model::k8s_openapi::jiff::Timestamp::try_from(t).ok())
-                    .and_then(|t| podnet_model::k8s_openapi::jiff::Timestamp::from_second(t.as_second()).ok())
+                    .and_then(|t| {
+                        podnet_model::k8s_openapi::jiff::Timestamp::from_second(t.as_second()).ok()
+                    })
                     .map(Time)
                     .unwrap_or_else(status::now);
                 let c = self.ctr(which);
                 c.on_started(record, started_at, (false, false));
-                let restart = c.on_exit(info.code, info.known, policy, &backoff, Instant::now(), finished);
+                let restart = c.on_exit(
+                    info.code,
+                    info.known,
+                    policy,
+                    &backoff,
+                    Instant::now(),
+                    finished,
+                );
                 tracing::info!(container = %spec.name, exit_code = info.code, restart,
                     "container exited while the runtime was away");
             }
         }
     }
 
-    fn launch_of(&self, spec: &Container, sources: &EnvSources) -> Result<Launch, crate::launch::Blocked> {
-        let pod_ips = self.sandbox.as_ref().map(|s| s.pod_ips.clone()).unwrap_or_default();
+    fn launch_of(
+        &self,
+        spec: &Container,
+        sources: &EnvSources,
+    ) -> Result<Launch, crate::launch::Blocked> {
+        let pod_ips = self
+            .sandbox
+            .as_ref()
+            .map(|s| s.pod_ips.clone())
+            .unwrap_or_default();
         let facts = PodFacts {
             pod: &self.pod,
             pod_ips: &pod_ips,
             host_ip: self.ctx.cfg.host_ip,
         };
         let podspec = self.pod.spec.clone().unwrap_or_default();
-        let (hostname, _) = pod_hostnames(&podspec, &self.name, &self.ns, &self.ctx.cfg.dns.cluster_domain);
+        let (hostname, _) = pod_hostnames(
+            &podspec,
+            &self.name,
+            &self.ns,
+            &self.ctx.cfg.dns.cluster_domain,
+        );
         plan_launch(spec, facts, sources, &self.ctx.cfg.podnet_exe, &hostname)
     }
 
@@ -145,7 +184,12 @@ impl Worker {
         let (cms, secrets) = referenced(spec);
         let mut out = EnvSources::default();
         for name in cms {
-            let data = match self.ctx.api.get(Kind::ConfigMap, Some(&self.ns), &name).await {
+            let data = match self
+                .ctx
+                .api
+                .get(Kind::ConfigMap, Some(&self.ns), &name)
+                .await
+            {
                 Ok(Some(Object::ConfigMap(cm))) => Some(cm.data.unwrap_or_default()),
                 _ => None,
             };
@@ -186,15 +230,20 @@ impl Worker {
                 spec.name,
                 wd.display()
             );
-            return self.ctr(which).block("CreateContainerError", msg, &backoff, now);
+            return self
+                .ctr(which)
+                .block("CreateContainerError", msg, &backoff, now);
         }
-        let Some(sandbox) = self.sandbox.clone() else { return };
+        let Some(sandbox) = self.sandbox.clone() else {
+            return;
+        };
         let files = ContainerFiles::new(&self.dir, &spec.name);
         let prefix = sandbox.exec_prefix(&self.ctx.tools.ip);
         match process::spawn(&self.ctx.tools, &launch, &prefix, &files) {
             Err(e) => {
                 tracing::warn!(container = %spec.name, error = %e, "starting container failed");
-                self.ctr(which).block("RunContainerError", e.to_string(), &backoff, now);
+                self.ctr(which)
+                    .block("RunContainerError", e.to_string(), &backoff, now);
             }
             Ok(sp) => {
                 let started_at = status::now();
@@ -209,7 +258,14 @@ impl Worker {
                 }
                 tracing::info!(container = %spec.name, pid = sp.pid, argv = ?launch.argv,
                     restart_count = record.restart_count, "container started");
-                self.running(which, &spec, record, started_at, Watch::Child(sp.child), launch.env);
+                self.running(
+                    which,
+                    &spec,
+                    record,
+                    started_at,
+                    Watch::Child(sp.child),
+                    launch.env,
+                );
             }
         }
     }
@@ -249,7 +305,9 @@ impl Worker {
             old.abort();
         }
         let Some(sandbox) = &self.sandbox else { return };
-        let Some(pod_ip) = sandbox.pod_ips.first().copied() else { return };
+        let Some(pod_ip) = sandbox.pod_ips.first().copied() else {
+            return;
+        };
         let mut env = env;
         if !env.iter().any(|(k, _)| k == "PATH") {
             env.push(("PATH".into(), DEFAULT_PATH.into()));
@@ -269,72 +327,13 @@ impl Worker {
         for (kind, probe) in probes {
             let Some(probe) = probe.clone() else { continue };
             let timing = Timing::of(&probe);
-            self.trackers.insert((name.clone(), kind), Tracker::new(kind, timing));
+            self.trackers
+                .insert((name.clone(), kind), Tracker::new(kind, timing));
             let (tx, target, name) = (self.tx.clone(), target.clone(), name.clone());
-            tasks.push(tokio::spawn(probe_loop(probe, timing, target, tx, name, instance, kind)));
+            tasks.push(tokio::spawn(probes::probe_loop(
+                probe, timing, target, tx, name, instance, kind,
+            )));
         }
         self.probes.insert(name, tasks);
-    }
-
-    pub(super) fn on_probe(&mut self, name: &str, instance: u64, kind: ProbeKind, result: Result<(), String>) {
-        let Some(which) = self.find(name) else { return };
-        let c = self.ctr(which).clone();
-        if c.instance != instance || !c.is_running() {
-            return;
-        }
-        let has_readiness = self.trackers.contains_key(&(name.to_string(), ProbeKind::Readiness));
-        let Some(tracker) = self.trackers.get_mut(&(name.to_string(), kind)) else { return };
-        let message = result.as_ref().err().cloned().unwrap_or_default();
-        let flip = tracker.observe(result.is_ok(), &message);
-        let failed_out = tracker.failed_out();
-        match kind {
-            ProbeKind::Startup if flip == Some(true) => {
-                let c = self.ctr(which);
-                c.started = true;
-                c.ready = !has_readiness;
-                tracing::info!(container = name, "startup probe passed");
-            }
-            ProbeKind::Startup if !c.started && failed_out => {
-                self.kill(which, format!("startup probe failed: {message}"));
-            }
-            ProbeKind::Readiness if c.started => {
-                if let Some(ready) = flip {
-                    tracing::info!(container = name, ready, message = %message, "readiness changed");
-                    self.ctr(which).ready = ready;
-                }
-            }
-            ProbeKind::Liveness if c.started && flip == Some(false) => {
-                self.kill(which, format!("liveness probe failed: {message}"));
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Runs one probe of one container instance forever, reporting every result.
-async fn probe_loop(
-    probe: podnet_model::k8s_openapi::api::core::v1::Probe,
-    timing: Timing,
-    target: Target,
-    tx: UnboundedSender<Event>,
-    name: String,
-    instance: u64,
-    kind: ProbeKind,
-) {
-    tokio::time::sleep(timing.initial_delay).await;
-    loop {
-        let started = Instant::now();
-        let result = attempt(&probe, &target, timing.timeout).await;
-        let event = Event::Probe {
-            name: name.clone(),
-            instance,
-            kind,
-            result,
-        };
-        if tx.send(event).is_err() {
-            return;
-        }
-        let spent = started.elapsed();
-        tokio::time::sleep(timing.period.saturating_sub(spent).max(Duration::from_millis(100))).await;
     }
 }

@@ -27,7 +27,12 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// Stops process groups: SIGTERM, up to `grace` for them to end, then SIGKILL and a
 /// bounded wait. A grace of zero sends SIGKILL at once.
 pub(crate) async fn stop_groups(records: &[ProcessRecord], grace: Duration) {
-    let running = |rs: &[ProcessRecord]| rs.iter().filter(|r| process::group_running(r)).cloned().collect::<Vec<_>>();
+    let running = |rs: &[ProcessRecord]| {
+        rs.iter()
+            .filter(|r| process::group_running(r))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let mut left = running(records);
     if !grace.is_zero() {
         for r in &left {
@@ -61,7 +66,12 @@ impl Worker {
             .pod
             .metadata
             .deletion_grace_period_seconds
-            .or_else(|| self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+            .or_else(|| {
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
             .unwrap_or(30);
         Duration::from_secs(secs.max(0) as u64)
     }
@@ -71,7 +81,9 @@ impl Worker {
     pub(super) fn kill(&mut self, which: Which, message: String) {
         let grace = self.grace_for_probe_kill(which);
         let c = self.ctr(which);
-        let Some(record) = c.record.clone() else { return };
+        let Some(record) = c.record.clone() else {
+            return;
+        };
         tracing::info!(container = %c.name, message = %message, "stopping container");
         c.killed_for = Some(message);
         let name = c.name.clone();
@@ -85,7 +97,11 @@ impl Worker {
             .liveness_probe
             .as_ref()
             .and_then(|p| p.termination_grace_period_seconds)
-            .or_else(|| spec.startup_probe.as_ref().and_then(|p| p.termination_grace_period_seconds));
+            .or_else(|| {
+                spec.startup_probe
+                    .as_ref()
+                    .and_then(|p| p.termination_grace_period_seconds)
+            });
         match probe_grace {
             Some(s) => Duration::from_secs(s.max(0) as u64),
             None => self.grace(),
@@ -98,14 +114,19 @@ impl Worker {
         self.stage = Stage::Terminal;
         let records: Vec<ProcessRecord> = self.all_records();
         stop_groups(&records, Duration::ZERO).await;
-        let record = self.sandbox.clone().or_else(|| SandboxRecord::load(&self.dir));
+        let record = self
+            .sandbox
+            .clone()
+            .or_else(|| SandboxRecord::load(&self.dir));
         if let Some(record) = record {
             let _permit = self.ctx.sandboxes.acquire().await;
             match sandbox::teardown(&self.ctx.cfg, self.ctx.runner.clone(), &record).await {
                 Ok(()) => {
                     let _ = std::fs::remove_file(crate::names::sandbox_record(&self.dir));
                 }
-                Err(e) => tracing::warn!(error = %e, "releasing the network of a finished pod failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "releasing the network of a finished pod failed")
+                }
             }
         }
         tracing::info!(phase = self.phase(), "pod finished");
@@ -135,7 +156,10 @@ impl Worker {
         for (_, w) in self.waiters.drain() {
             w.abort();
         }
-        let record = self.sandbox.take().or_else(|| SandboxRecord::load(&self.dir));
+        let record = self
+            .sandbox
+            .take()
+            .or_else(|| SandboxRecord::load(&self.dir));
         if let Some(record) = record {
             let _permit = self.ctx.sandboxes.acquire().await;
             for attempt in 0..3u32 {

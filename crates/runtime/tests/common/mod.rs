@@ -37,7 +37,10 @@ fn require_environment() {
                 .and_then(|l| l.split_whitespace().nth(1).map(String::from))
         })
         .unwrap_or_default();
-    assert_eq!(uid, "0", "the runtime tests need root (network namespaces, CNI): run them as root");
+    assert_eq!(
+        uid, "0",
+        "the runtime tests need root (network namespaces, CNI): run them as root"
+    );
     for plugin in ["bridge", "host-local"] {
         let path = Path::new(PLUGIN_DIR).join(plugin);
         assert!(
@@ -46,7 +49,10 @@ fn require_environment() {
             path.display()
         );
     }
-    assert!(Path::new("/bin/busybox").is_file(), "missing /bin/busybox: install busybox-static");
+    assert!(
+        Path::new("/bin/busybox").is_file(),
+        "missing /bin/busybox: install busybox-static"
+    );
 }
 
 struct Running {
@@ -139,7 +145,10 @@ impl Node {
 
     /// Whether host-local holds a lease on `ip`.
     pub fn ip_leased(&self, ip: &str) -> bool {
-        self.ipam_dir().join(format!("pnrt{}", self.n)).join(ip).exists()
+        self.ipam_dir()
+            .join(format!("pnrt{}", self.n))
+            .join(ip)
+            .exists()
     }
 
     fn ip_in_node(&self, args: &[&str]) {
@@ -183,7 +192,9 @@ impl Node {
 
     /// Stops the runtime without tearing anything down (as a killed agent).
     pub fn stop_runtime(&mut self) {
-        let Some(mut r) = self.running.take() else { return };
+        let Some(mut r) = self.running.take() else {
+            return;
+        };
         if let Some(s) = r.stop.take() {
             let _ = s.send(());
         }
@@ -216,7 +227,11 @@ impl Node {
     /// A new pod bound to this node, from the JSON of its spec.
     pub fn pod(&self, name: &str, spec: serde_json::Value) -> Pod {
         let k = NEXT_POD.fetch_add(1, Ordering::SeqCst);
-        let uid = format!("{:04x}{k:08x}-0000-4000-8000-{:012x}", self.n, std::process::id());
+        let uid = format!(
+            "{:04x}{k:08x}-0000-4000-8000-{:012x}",
+            self.n,
+            std::process::id()
+        );
         let mut spec = spec;
         spec["nodeName"] = "node-a".into();
         serde_json::from_value(serde_json::json!({
@@ -229,11 +244,19 @@ impl Node {
     }
 
     pub async fn put(&self, pod: &Pod) {
-        self.api.put(&Object::Pod(pod.clone())).await.expect("put pod");
+        self.api
+            .put(&Object::Pod(pod.clone()))
+            .await
+            .expect("put pod");
     }
 
     pub async fn get(&self, name: &str) -> Option<Pod> {
-        match self.api.get(Kind::Pod, Some("default"), name).await.expect("get pod") {
+        match self
+            .api
+            .get(Kind::Pod, Some("default"), name)
+            .await
+            .expect("get pod")
+        {
             Some(Object::Pod(p)) => Some(p),
             _ => None,
         }
@@ -258,7 +281,13 @@ impl Node {
     }
 
     /// Polls the pod until `check` accepts it; panics with the last status after `secs`.
-    pub async fn wait_pod<T>(&self, name: &str, secs: u64, what: &str, mut check: impl FnMut(&Pod) -> Option<T>) -> T {
+    pub async fn wait_pod<T>(
+        &self,
+        name: &str,
+        secs: u64,
+        what: &str,
+        mut check: impl FnMut(&Pod) -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let pod = self.get(name).await;
@@ -266,7 +295,9 @@ impl Node {
                 return t;
             }
             if Instant::now() > deadline {
-                let status = pod.and_then(|p| p.status).map(|s| serde_json::to_string_pretty(&s).unwrap());
+                let status = pod
+                    .and_then(|p| p.status)
+                    .map(|s| serde_json::to_string_pretty(&s).unwrap());
                 panic!("pod {name}: expected {what} within {secs} s; last status: {status:?}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -279,7 +310,8 @@ impl Node {
         let path = path.to_string();
         ns.run(move || -> Result<String, String> {
             let addr = SocketAddr::new(ip, port);
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect {addr}: {e}"))?;
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                .map_err(|e| format!("connect {addr}: {e}"))?;
             s.set_read_timeout(Some(Duration::from_secs(3))).ok();
             write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
             let mut out = String::new();
@@ -325,8 +357,16 @@ impl Drop for Node {
         for name in netns::list_with_prefix(&self.prefix).unwrap_or_default() {
             let _ = netns::delete(&name);
         }
-        for entry in std::fs::read_dir("/etc/netns").into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&self.prefix) {
+        for entry in std::fs::read_dir("/etc/netns")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&self.prefix)
+            {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -357,7 +397,10 @@ pub fn pod_ip(pod: &Pod) -> Option<IpAddr> {
 }
 
 /// The status of one container.
-pub fn container<'a>(pod: &'a Pod, name: &str) -> Option<&'a podnet_model::k8s_openapi::api::core::v1::ContainerStatus> {
+pub fn container<'a>(
+    pod: &'a Pod,
+    name: &str,
+) -> Option<&'a podnet_model::k8s_openapi::api::core::v1::ContainerStatus> {
     pod.status
         .as_ref()?
         .container_statuses
@@ -379,7 +422,9 @@ pub fn pids_in_netns(netns: &str) -> Vec<u32> {
     };
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if let Ok(m) = std::fs::metadata(entry.path().join("ns/net")) {
             if m.ino() == target.ino() && m.dev() == target.dev() && alive(pid) {
                 out.push(pid);
