@@ -1,0 +1,209 @@
+//! The lab end to end, as a user runs it: `podnet lab up` of the quickstart plus an
+//! upstream-style manifest (agnhost netexec pods pinned to nodes), real clients from
+//! inside pods, then `podnet lab down` leaving no trace. Needs root (CI is root).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn require_root() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().next().unwrap_or("").to_string()))
+        .unwrap_or_default();
+    assert_eq!(uid, "0", "the lab tests need root (network namespaces); run the test command as root");
+    for tool in ["ip", "curl", "nsenter"] {
+        assert!(
+            Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap().status.success(),
+            "the lab tests need {tool}: run scripts/install-deps.sh"
+        );
+    }
+    assert!(
+        Path::new("/usr/lib/cni/bridge").exists() && Path::new("/usr/lib/cni/host-local").exists(),
+        "the lab tests need Debian's reference CNI plugins: apt-get install containernetworking-plugins"
+    );
+}
+
+struct Lab {
+    name: String,
+    root: tempfile::TempDir,
+}
+
+impl Lab {
+    fn podnet(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_podnet"))
+            .args(args)
+            .env("PODNET_LAB_ROOT", self.root.path())
+            .env("PODNET_STORE", self.root.path().join(&self.name).join("state.db"))
+            .current_dir(repo())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.podnet(args);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "podnet {args:?} failed:\n{out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.podnet(&["lab", "down", "--name", &self.name]);
+    }
+}
+
+/// What a lab could leave behind on the machine.
+#[derive(Debug, PartialEq, Eq)]
+struct Trace {
+    namespaces: BTreeSet<String>,
+    root_links: BTreeSet<String>,
+    etc_netns: BTreeSet<String>,
+    processes: BTreeSet<String>,
+}
+
+fn trace(prefix: &str, root: &Path) -> Trace {
+    let lines = |cmd: &str| -> BTreeSet<String> {
+        let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()
+    };
+    let root_s = root.display().to_string();
+    Trace {
+        namespaces: lines("ip netns list | awk '{print $1}'")
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .collect(),
+        root_links: lines("ip -o link show | awk -F': ' '{print $2}'"),
+        etc_netns: lines("ls /etc/netns 2>/dev/null")
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .collect(),
+        processes: lines("ps -eo pid=,args=")
+            .into_iter()
+            .filter(|l| l.contains(&root_s))
+            .collect(),
+    }
+}
+
+const UPSTREAM_STYLE: &str = r#"
+# Shaped like the upstream e2e networking tests: one agnhost netexec "netserver" per
+# node, pinned by the kubernetes.io/hostname label, and a test client pod.
+apiVersion: v1
+kind: Pod
+metadata: {name: netserver-0, namespace: default, labels: {selector-netserver: "true"}}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node-1}
+  containers:
+  - name: webserver
+    image: registry.k8s.io/e2e-test-images/agnhost:2.47
+    args: [netexec, --http-port=8083, --udp-port=8081]
+    ports: [{name: http, containerPort: 8083}, {name: udp, containerPort: 8081, protocol: UDP}]
+    readinessProbe: {httpGet: {path: /healthz, port: 8083}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: netserver-1, namespace: default, labels: {selector-netserver: "true"}}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node-3}
+  containers:
+  - name: webserver
+    image: registry.k8s.io/e2e-test-images/agnhost:2.47
+    args: [netexec, --http-port=8083, --udp-port=8081]
+    ports: [{name: http, containerPort: 8083}, {name: udp, containerPort: 8081, protocol: UDP}]
+    readinessProbe: {httpGet: {path: /healthz, port: 8083}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: test-container-pod, namespace: default}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node-1}
+  containers:
+  - name: webserver
+    image: registry.k8s.io/e2e-test-images/agnhost:2.47
+    args: [netexec, --http-port=9080]
+    ports: [{containerPort: 9080}]
+"#;
+
+fn pod_ip(lab: &Lab, name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&lab.ok(&["get", "po", name, "-o", "json"])).unwrap();
+    v["status"]["podIP"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn quickstart_and_upstream_manifest_then_no_trace() {
+    require_root();
+    let lab = Lab {
+        name: format!("t{}", std::process::id() % 100_000),
+        root: tempfile::tempdir().unwrap(),
+    };
+    let prefix = format!("pn-{}-", lab.name);
+    let before = trace(&prefix, lab.root.path());
+
+    let extra = lab.root.path().join("upstream.yaml");
+    std::fs::write(&extra, UPSTREAM_STYLE).unwrap();
+    let up = lab.ok(&[
+        "lab",
+        "up",
+        "-f",
+        "examples/quickstart/lab.yaml",
+        "--name",
+        &lab.name,
+        "examples/quickstart/manifests/",
+        extra.to_str().unwrap(),
+    ]);
+    assert!(up.contains("lab check"), "{up}");
+    assert!(up.contains(" 0 failed"), "{up}");
+    assert!(up.contains("pod-to-pod, across nodes") && up.contains("the client's own IP"), "{up}");
+
+    // From the client pod on node-1 to the netserver on node-3: the server sees the
+    // client's own pod IP (no NAT) and answers with its own name.
+    let client_ip = pod_ip(&lab, "test-container-pod");
+    let server_ip = pod_ip(&lab, "netserver-1");
+    let seen = lab.ok(&["exec", "test-container-pod", "--", "curl", "-s", "-m", "3", &format!("http://{server_ip}:8083/clientip")]);
+    assert_eq!(seen.rsplit_once(':').unwrap().0, client_ip, "{seen}");
+    let host = lab.ok(&["exec", "test-container-pod", "--", "curl", "-s", "-m", "3", &format!("http://{server_ip}:8083/hostname")]);
+    assert_eq!(host.trim(), "netserver-1");
+    // UDP echo across nodes through the agnhost dial endpoint, as upstream tests do.
+    let dial = lab.ok(&[
+        "exec",
+        "test-container-pod",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "5",
+        &format!("http://127.0.0.1:9080/dial?request=hostname&protocol=udp&host={server_ip}&port=8081&tries=1"),
+    ]);
+    assert!(dial.contains("netserver-1"), "{dial}");
+    // The scheduler honoured the nodeSelector.
+    let wide = lab.ok(&["get", "po", "-o", "wide"]);
+    let line = wide.lines().find(|l| l.starts_with("netserver-1")).unwrap();
+    assert!(line.ends_with("node-3"), "{wide}");
+    // Containers of one pod share localhost; the pod has its own resolv.conf.
+    let hn = lab.ok(&["exec", "duo", "-n", "demo", "-c", "sidecar", "--", "curl", "-s", "-m", "3", "http://127.0.0.1:9376"]);
+    assert_eq!(hn.trim(), "duo");
+    let resolv = lab.ok(&["exec", "client", "-n", "demo", "--", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 10.96.0.10") && resolv.contains("search demo.svc.cluster.local"), "{resolv}");
+    // Hosts outside the cluster exist and reach the nodes.
+    lab.ok(&["lab", "exec", "--name", &lab.name, "external", "--", "ping", "-c1", "-W2", "172.18.0.2"]);
+    lab.ok(&["lab", "exec", "--name", &lab.name, "internet", "--", "ping", "-c1", "-W2", "203.0.113.1"]);
+    // The check can be run again on demand.
+    let check = lab.ok(&["lab", "check", "--name", &lab.name]);
+    assert!(check.contains(" 0 failed"), "{check}");
+
+    let down = lab.ok(&["lab", "down", "--name", &lab.name]);
+    assert!(down.contains("removed"), "{down}");
+    let after = trace(&prefix, lab.root.path());
+    assert_eq!(before, after, "lab down left something behind");
+    assert!(!lab.root.path().join(&lab.name).exists(), "the lab's state directory is still there");
+}
