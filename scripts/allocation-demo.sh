@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job, as far as it has landed: build podnet, start a store and the
-# controller, apply the bundled example, and show what the cluster allocated.
-# (`podnet lab up examples/quickstart` replaces this once the lab lands.)
+# The foundation alone, without the lab: build podnet, start a store and the
+# controller, apply examples/allocation, and show what the cluster allocated; then
+# show an invalid manifest refused as a whole. (The main job is scripts/quickstart.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
