@@ -202,7 +202,10 @@ impl Worker {
         loop {
             self.step().await;
             self.flush().await;
-            let wake = self.next_wakeup();
+            // The floor bounds the loop's rate should a timer ever be due but not acted on.
+            let wake = self
+                .next_wakeup()
+                .max(Instant::now() + Duration::from_millis(10));
             tokio::select! {
                 changed = updates.changed() => {
                     if changed.is_err() {
@@ -242,7 +245,13 @@ impl Worker {
         match self.stage {
             Stage::Sandbox => wake = wake.min(self.sandbox_retry),
             Stage::Containers => {
-                for c in self.init.iter().chain(&self.main) {
+                // Only what `run_containers` may start: the pending init container, or
+                // (all init containers done) the main ones.
+                let eligible: Vec<&Ctr> = match self.init.iter().find(|c| !c.succeeded()) {
+                    Some(init) => vec![init],
+                    None => self.main.iter().collect(),
+                };
+                for c in eligible.into_iter().filter(|c| !c.is_running()) {
                     if let Some(t) = c.next_start {
                         wake = wake.min(t);
                     }
