@@ -1,0 +1,4 @@
+//! Shared pieces of podnet's benchmark programs.
+#![forbid(unsafe_code)]
+
+pub mod objects;
