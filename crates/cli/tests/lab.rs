@@ -14,12 +14,23 @@ fn require_root() {
     let uid = std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().next().unwrap_or("").to_string()))
+        .find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        })
         .unwrap_or_default();
-    assert_eq!(uid, "0", "the lab tests need root (network namespaces); run the test command as root");
+    assert_eq!(
+        uid, "0",
+        "the lab tests need root (network namespaces); run the test command as root"
+    );
     for tool in ["ip", "curl", "nsenter"] {
         assert!(
-            Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap().status.success(),
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap()
+                .status
+                .success(),
             "the lab tests need {tool}: run scripts/install-deps.sh"
         );
     }
@@ -39,7 +50,10 @@ impl Lab {
         Command::new(env!("CARGO_BIN_EXE_podnet"))
             .args(args)
             .env("PODNET_LAB_ROOT", self.root.path())
-            .env("PODNET_STORE", self.root.path().join(&self.name).join("state.db"))
+            .env(
+                "PODNET_STORE",
+                self.root.path().join(&self.name).join("state.db"),
+            )
             .current_dir(repo())
             .output()
             .unwrap()
@@ -75,7 +89,10 @@ struct Trace {
 fn trace(prefix: &str, root: &Path) -> Trace {
     let lines = |cmd: &str| -> BTreeSet<String> {
         let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
     };
     let root_s = root.display().to_string();
     Trace {
@@ -135,7 +152,8 @@ spec:
 "#;
 
 fn pod_ip(lab: &Lab, name: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(&lab.ok(&["get", "po", name, "-o", "json"])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["get", "po", name, "-o", "json"])).unwrap();
     v["status"]["podIP"].as_str().unwrap().to_string()
 }
 
@@ -163,15 +181,36 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
     ]);
     assert!(up.contains("lab check"), "{up}");
     assert!(up.contains(" 0 failed"), "{up}");
-    assert!(up.contains("pod-to-pod, across nodes") && up.contains("the client's own IP"), "{up}");
+    assert!(
+        up.contains("pod-to-pod, across nodes") && up.contains("the client's own IP"),
+        "{up}"
+    );
 
     // From the client pod on node-1 to the netserver on node-3: the server sees the
     // client's own pod IP (no NAT) and answers with its own name.
     let client_ip = pod_ip(&lab, "test-container-pod");
     let server_ip = pod_ip(&lab, "netserver-1");
-    let seen = lab.ok(&["exec", "test-container-pod", "--", "curl", "-s", "-m", "3", &format!("http://{server_ip}:8083/clientip")]);
+    let seen = lab.ok(&[
+        "exec",
+        "test-container-pod",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "3",
+        &format!("http://{server_ip}:8083/clientip"),
+    ]);
     assert_eq!(seen.rsplit_once(':').unwrap().0, client_ip, "{seen}");
-    let host = lab.ok(&["exec", "test-container-pod", "--", "curl", "-s", "-m", "3", &format!("http://{server_ip}:8083/hostname")]);
+    let host = lab.ok(&[
+        "exec",
+        "test-container-pod",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "3",
+        &format!("http://{server_ip}:8083/hostname"),
+    ]);
     assert_eq!(host.trim(), "netserver-1");
     // UDP echo across nodes through the agnhost dial endpoint, as upstream tests do.
     let dial = lab.ok(&[
@@ -190,13 +229,60 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
     let line = wide.lines().find(|l| l.starts_with("netserver-1")).unwrap();
     assert!(line.ends_with("node-3"), "{wide}");
     // Containers of one pod share localhost; the pod has its own resolv.conf.
-    let hn = lab.ok(&["exec", "duo", "-n", "demo", "-c", "sidecar", "--", "curl", "-s", "-m", "3", "http://127.0.0.1:9376"]);
+    let hn = lab.ok(&[
+        "exec",
+        "duo",
+        "-n",
+        "demo",
+        "-c",
+        "sidecar",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "3",
+        "http://127.0.0.1:9376",
+    ]);
     assert_eq!(hn.trim(), "duo");
-    let resolv = lab.ok(&["exec", "client", "-n", "demo", "--", "cat", "/etc/resolv.conf"]);
-    assert!(resolv.contains("nameserver 10.96.0.10") && resolv.contains("search demo.svc.cluster.local"), "{resolv}");
+    let resolv = lab.ok(&[
+        "exec",
+        "client",
+        "-n",
+        "demo",
+        "--",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(
+        resolv.contains("nameserver 10.96.0.10")
+            && resolv.contains("search demo.svc.cluster.local"),
+        "{resolv}"
+    );
     // Hosts outside the cluster exist and reach the nodes.
-    lab.ok(&["lab", "exec", "--name", &lab.name, "external", "--", "ping", "-c1", "-W2", "172.18.0.2"]);
-    lab.ok(&["lab", "exec", "--name", &lab.name, "internet", "--", "ping", "-c1", "-W2", "203.0.113.1"]);
+    lab.ok(&[
+        "lab",
+        "exec",
+        "--name",
+        &lab.name,
+        "external",
+        "--",
+        "ping",
+        "-c1",
+        "-W2",
+        "172.18.0.2",
+    ]);
+    lab.ok(&[
+        "lab",
+        "exec",
+        "--name",
+        &lab.name,
+        "internet",
+        "--",
+        "ping",
+        "-c1",
+        "-W2",
+        "203.0.113.1",
+    ]);
     // The check can be run again on demand.
     let check = lab.ok(&["lab", "check", "--name", &lab.name]);
     assert!(check.contains(" 0 failed"), "{check}");
@@ -205,5 +291,8 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
     assert!(down.contains("removed"), "{down}");
     let after = trace(&prefix, lab.root.path());
     assert_eq!(before, after, "lab down left something behind");
-    assert!(!lab.root.path().join(&lab.name).exists(), "the lab's state directory is still there");
+    assert!(
+        !lab.root.path().join(&lab.name).exists(),
+        "the lab's state directory is still there"
+    );
 }
