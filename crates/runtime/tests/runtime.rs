@@ -81,10 +81,19 @@ async fn two_containers_share_localhost_and_the_node_reaches_the_pod() {
         "a",
     );
     assert!(log.exists(), "{}", log.display());
-    let in_ns = pids_in_netns(&netns);
     for c in ["a", "b"] {
         let rec = node.record(&pod, c).expect("record");
         assert!(alive(rec.pid), "{c} shim {}", rec.pid);
+    }
+    // httpd forks a short-lived child per connection (the GET above): wait, bounded,
+    // for the namespace to settle at one process per container.
+    let mut in_ns = pids_in_netns(&netns);
+    for _ in 0..40 {
+        if in_ns.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        in_ns = pids_in_netns(&netns);
     }
     assert_eq!(
         in_ns.len(),
