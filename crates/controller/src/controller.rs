@@ -155,6 +155,8 @@ impl Loop {
             Input::Object(kind, ev) => self.cache.apply(kind, ev),
             Input::Allocs(ev) => self.cache.apply_allocs(ev),
             Input::Pods(ev) => self.cache.apply_pods(ev),
+            Input::Slices(ev) => self.cache.apply_slices(ev),
+            Input::Services(ev) => self.cache.apply_services(ev),
         }
     }
 

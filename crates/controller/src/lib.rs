@@ -17,6 +17,7 @@ mod oneshot;
 pub mod options;
 pub mod plan;
 pub mod progress;
+pub mod small;
 
 pub use controller::run;
 pub use edge::leader::LEADER_KEY;

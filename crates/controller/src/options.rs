@@ -10,7 +10,7 @@ pub struct ControllerOptions {
     /// Lease TTL of the leader key (default 5 s, at least 1 s). A standby takes over
     /// within this time of the leader's death.
     pub lease_ttl: Duration,
-    /// Dirty keys of each class taken per batch (default 4096).
+    /// Dirty keys of each class taken per batch (default 512).
     pub batch_size: usize,
     /// Endpoints per EndpointSlice (default 100, as kube).
     pub max_endpoints_per_slice: usize,
@@ -26,7 +26,7 @@ impl Default for ControllerOptions {
         ControllerOptions {
             identity: None,
             lease_ttl: Duration::from_secs(5),
-            batch_size: 4096,
+            batch_size: 512,
             max_endpoints_per_slice: crate::plan::slices::MAX_ENDPOINTS_PER_SLICE,
             resync_interval: Duration::from_secs(60),
             retry_delay: Duration::from_millis(100),

@@ -2,11 +2,12 @@
 //! plus its own committed writes), indexed by item and by owner, and the claims made
 //! by the batch being planned (so that one batch never hands one item out twice).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use podnet_store::Revision;
 
 use super::key::{AllocKey, Owner};
+use crate::small::SmallSet;
 
 /// One allocation key as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +41,7 @@ fn owner_name(o: &Owner) -> OwnerName {
 #[derive(Debug, Default)]
 pub struct Allocations {
     by_key: HashMap<AllocKey, Allocation>,
-    by_owner: HashMap<OwnerName, BTreeSet<AllocKey>>,
+    by_owner: HashMap<OwnerName, SmallSet<AllocKey>>,
     pending: HashSet<AllocKey>,
 }
 

@@ -4,6 +4,7 @@
 //! EndpointSlices slim.
 
 pub mod dirty;
+pub mod lite;
 pub mod pods;
 pub mod services;
 pub mod slices;
@@ -17,11 +18,13 @@ use podnet_store::{InformerEvent, Revision};
 
 use crate::alloc::ranges::{parse_pools, Pool};
 use crate::alloc::{AllocKey, Allocation, Allocations};
+use crate::small::SmallSet;
 pub use dirty::Dirty;
 use pods::{Pods, SlimPod};
-use services::CachedService;
+pub use services::CachedService;
+pub use slices::SliceInfo;
 pub use slices::SvcKey;
-use slices::{fingerprint, managed_owner, SliceInfo, Slices};
+use slices::{fingerprint, managed_owner, Slices};
 
 /// The revision an object was read at (its resourceVersion), 0 when unknown.
 pub fn rev_of(meta: &ObjectMeta) -> Revision {
@@ -47,6 +50,27 @@ pub enum PodEvent {
     Applied(SlimPod),
     /// The pod and the revision of its last stored version, when known.
     Deleted(pods::PodKey, Option<Revision>),
+}
+
+/// A change to the Services, already compact.
+#[derive(Debug, Clone)]
+pub enum ServiceEvent {
+    Restarted(Vec<(SvcKey, CachedService)>),
+    Applied(SvcKey, CachedService),
+    /// The service and the revision of its last stored version, when known.
+    Deleted(SvcKey, Option<Revision>),
+}
+
+/// (namespace, name, and for a managed slice its service and state).
+pub type SlimSlice = (String, String, Option<(SvcKey, SliceInfo)>);
+
+/// A change to the EndpointSlices, already slim: (namespace, name, managed info).
+#[derive(Debug, Clone)]
+pub enum SliceEvent {
+    Restarted(Vec<SlimSlice>),
+    Applied(String, String, Option<(SvcKey, SliceInfo)>),
+    /// Namespace, name, revision of the last stored version when known.
+    Deleted(String, String, Option<Revision>),
 }
 
 /// Where cache input comes from; the cache is synced once each reported its list.
@@ -86,7 +110,7 @@ pub struct Cache {
     pub pools: Vec<Pool>,
     pub services: HashMap<SvcKey, CachedService>,
     /// (namespace, label, value) of service selectors -> service names.
-    svc_by_label: HashMap<(String, String, String), HashSet<String>>,
+    svc_by_label: HashMap<(String, String, String), SmallSet<String>>,
     /// Services that wait for something to be freed.
     blocked_services: HashSet<SvcKey>,
     pub pods: Pods,
@@ -191,6 +215,43 @@ impl Cache {
         }
     }
 
+    pub fn apply_services(&mut self, ev: ServiceEvent) {
+        match ev {
+            ServiceEvent::Restarted(all) => {
+                self.synced.insert(Source::Kind(Kind::Service));
+                self.restart(Kind::Service, Vec::new());
+                for (key, svc) in all {
+                    self.service_cached(key, svc);
+                }
+            }
+            ServiceEvent::Applied(key, svc) => self.service_cached(key, svc),
+            ServiceEvent::Deleted(key, prev_rev) => self.service_deleted(key, prev_rev),
+        }
+    }
+
+    pub fn apply_slices(&mut self, ev: SliceEvent) {
+        match ev {
+            SliceEvent::Restarted(all) => {
+                self.synced.insert(Source::Kind(Kind::EndpointSlice));
+                self.dirty.services.extend(self.slices.owners().cloned());
+                self.slices.clear();
+                for (ns, name, info) in all {
+                    let touched = self.slices.upsert(&ns, &name, info);
+                    self.dirty.services.extend(touched);
+                }
+            }
+            SliceEvent::Applied(ns, name, info) => {
+                let touched = self.slices.upsert(&ns, &name, info);
+                self.dirty.services.extend(touched);
+            }
+            SliceEvent::Deleted(ns, name, prev_rev) => {
+                if let Some(owner) = self.slices.remove(&ns, &name, prev_rev) {
+                    self.dirty.services.insert(owner);
+                }
+            }
+        }
+    }
+
     pub fn apply(&mut self, kind: Kind, ev: InformerEvent) {
         match ev {
             InformerEvent::Restarted(objs) => {
@@ -281,22 +342,7 @@ impl Cache {
         let prev_rev = prev.as_ref().map(|o| rev_of(o.meta()));
         let ns = oref.namespace.clone().unwrap_or_default();
         match oref.kind {
-            Kind::Service => {
-                let key = (ns, oref.name.clone());
-                if let (Some(old), Some(pr)) = (self.services.get(&key), prev_rev) {
-                    if pr != 0 && pr < old.rev {
-                        return;
-                    }
-                }
-                self.remove_service(&key);
-                self.dirty.services.insert(key.clone());
-                let owned: Vec<AllocKey> = self
-                    .allocs
-                    .owned_by("Service", Some(&key.0), &key.1)
-                    .map(|(k, _)| *k)
-                    .collect();
-                self.dirty.allocs.extend(owned);
-            }
+            Kind::Service => self.service_deleted((ns, oref.name.clone()), prev_rev),
             Kind::Pod => self.pod_deleted((ns, oref.name.clone()), prev_rev),
             Kind::Node => {
                 if let (Some(old), Some(pr)) = (self.nodes.get(&oref.name), prev_rev) {
@@ -327,14 +373,16 @@ impl Cache {
 
     fn service_applied(&mut self, svc: Service) {
         let key = svc_key(&svc.metadata);
+        self.service_cached(key, CachedService::new(&svc));
+    }
+
+    fn service_cached(&mut self, key: SvcKey, cached: CachedService) {
         if let Some(old) = self.services.get(&key) {
-            let new_rev = rev_of(&svc.metadata);
-            if new_rev != 0 && new_rev <= old.rev {
+            if cached.rev != 0 && cached.rev <= old.rev {
                 return;
             }
         }
         self.remove_service(&key);
-        let cached = CachedService::new(&svc);
         for (k, v) in cached.selector.iter().flatten() {
             self.svc_by_label
                 .entry((key.0.clone(), k.clone(), v.clone()))
@@ -346,6 +394,22 @@ impl Cache {
         }
         self.services.insert(key.clone(), cached);
         self.dirty.services.insert(key);
+    }
+
+    fn service_deleted(&mut self, key: SvcKey, prev_rev: Option<Revision>) {
+        if let (Some(old), Some(pr)) = (self.services.get(&key), prev_rev) {
+            if pr != 0 && pr < old.rev {
+                return;
+            }
+        }
+        self.remove_service(&key);
+        self.dirty.services.insert(key.clone());
+        let owned: Vec<AllocKey> = self
+            .allocs
+            .owned_by("Service", Some(&key.0), &key.1)
+            .map(|(k, _)| *k)
+            .collect();
+        self.dirty.allocs.extend(owned);
     }
 
     fn remove_service(&mut self, key: &SvcKey) {
@@ -409,10 +473,7 @@ impl Cache {
                     continue;
                 }
                 let key = (pod.namespace.clone(), name.clone());
-                let matches = self
-                    .services
-                    .get(&key)
-                    .is_some_and(|s| s.selects(pod));
+                let matches = self.services.get(&key).is_some_and(|s| s.selects(pod));
                 if matches {
                     hit.insert(name.clone());
                     self.dirty.services.insert(key);

@@ -2,7 +2,7 @@
 //! (namespace, label, value) for selector matching, pods per node for the scheduler,
 //! and the full object only for pods still waiting for a node.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use std::net::Ipv4Addr;
 
@@ -10,6 +10,7 @@ use podnet_model::k8s_openapi::api::core::v1::Pod;
 use podnet_store::Revision;
 
 use crate::alloc::Protocol;
+use crate::small::SmallSet;
 
 /// (namespace, name).
 pub type PodKey = (String, String);
@@ -162,7 +163,7 @@ pub enum Upsert {
 #[derive(Debug, Default)]
 pub struct Pods {
     pods: HashMap<PodKey, SlimPod>,
-    by_label: HashMap<LabelKey, HashSet<String>>,
+    by_label: HashMap<LabelKey, SmallSet<String>>,
     per_node: HashMap<String, usize>,
     unscheduled: BTreeSet<PodKey>,
 }

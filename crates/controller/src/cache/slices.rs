@@ -2,7 +2,7 @@
 //! revision and a fingerprint of its content (compared with the fingerprint of the
 //! desired slice, so identical slices are never rewritten).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice;
 use podnet_model::Object;
@@ -11,6 +11,7 @@ use podnet_store::Revision;
 
 use crate::hash::fnv64;
 use crate::plan::slices::{MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
+use crate::small::SmallMap;
 
 /// (namespace, service name).
 pub type SvcKey = (String, String);
@@ -43,7 +44,7 @@ pub fn managed_owner(slice: &EndpointSlice) -> Option<SvcKey> {
 
 #[derive(Debug, Default)]
 pub struct Slices {
-    by_service: HashMap<SvcKey, BTreeMap<String, SliceInfo>>,
+    by_service: HashMap<SvcKey, SmallMap<String, SliceInfo>>,
     /// (namespace, slice name) -> service.
     owner: HashMap<(String, String), SvcKey>,
 }
@@ -62,7 +63,7 @@ impl Slices {
     }
 
     /// The slices of one service, by name.
-    pub fn of(&self, svc: &SvcKey) -> Option<&BTreeMap<String, SliceInfo>> {
+    pub fn of(&self, svc: &SvcKey) -> Option<&SmallMap<String, SliceInfo>> {
         self.by_service.get(svc)
     }
 

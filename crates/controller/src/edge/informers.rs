@@ -12,15 +12,20 @@ use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 
 use crate::alloc::{AllocKey, Allocation, Owner, ALLOC_PREFIX};
+use crate::cache::lite::{slim_pod, slim_slice};
 use crate::cache::pods::SlimPod;
-use crate::cache::{AllocEvent, PodEvent};
+use crate::cache::{
+    AllocEvent, CachedService, PodEvent, ServiceEvent, SliceEvent, SliceInfo, SlimSlice, SvcKey,
+};
 
 /// One input of the main loop.
 #[derive(Debug)]
 pub enum Input {
     Object(Kind, InformerEvent),
-    /// Pods are made slim right here, so that full pods never queue up.
+    /// Pods and slices are made slim right here, so that full objects never queue up.
     Pods(PodEvent),
+    Slices(SliceEvent),
+    Services(ServiceEvent),
     Allocs(AllocEvent),
 }
 
@@ -54,21 +59,14 @@ pub fn spawn(store: Arc<dyn Store>, tx: Sender<Input>) -> Inputs {
             let pods = kvs
                 .iter()
                 .filter(|kv| Kind::Pod.parse_key(&kv.key).is_some())
-                .filter_map(decode_or_warn)
-                .filter_map(|o| match o {
-                    Object::Pod(p) => Some(SlimPod::from_pod(&p)),
-                    _ => None,
-                })
+                .filter_map(slim_pod_or_warn)
                 .collect();
             Input::Pods(PodEvent::Restarted(pods))
         },
         |ev| {
             let (ns, name) = Kind::Pod.parse_key(&ev.kv.key)?;
             let ev = match ev.kind {
-                EventKind::Put => match decode_or_warn(&ev.kv)? {
-                    Object::Pod(p) => PodEvent::Applied(SlimPod::from_pod(&p)),
-                    _ => return None,
-                },
+                EventKind::Put => PodEvent::Applied(slim_pod_or_warn(&ev.kv)?),
                 EventKind::Delete => PodEvent::Deleted(
                     (ns.unwrap_or_default(), name),
                     ev.prev.as_ref().map(|kv| kv.mod_revision),
@@ -77,7 +75,65 @@ pub fn spawn(store: Arc<dyn Store>, tx: Sender<Input>) -> Inputs {
             Some(Input::Pods(ev))
         },
     )));
-    for kind in KINDS.into_iter().filter(|k| *k != Kind::Pod) {
+    handles.push(tokio::spawn(follow(
+        store.clone(),
+        Kind::EndpointSlice.prefix(None),
+        tx.clone(),
+        |kvs| {
+            let all = kvs
+                .iter()
+                .filter(|kv| Kind::EndpointSlice.parse_key(&kv.key).is_some())
+                .filter_map(slim_slice_of)
+                .collect();
+            Input::Slices(SliceEvent::Restarted(all))
+        },
+        |ev| {
+            let (ns, name) = Kind::EndpointSlice.parse_key(&ev.kv.key)?;
+            let ev = match ev.kind {
+                EventKind::Put => {
+                    let (ns, name, info) = slim_slice_of(&ev.kv)?;
+                    SliceEvent::Applied(ns, name, info)
+                }
+                EventKind::Delete => SliceEvent::Deleted(
+                    ns.unwrap_or_default(),
+                    name,
+                    ev.prev.as_ref().map(|kv| kv.mod_revision),
+                ),
+            };
+            Some(Input::Slices(ev))
+        },
+    )));
+    handles.push(tokio::spawn(follow(
+        store.clone(),
+        Kind::Service.prefix(None),
+        tx.clone(),
+        |kvs| {
+            let all = kvs
+                .iter()
+                .filter(|kv| Kind::Service.parse_key(&kv.key).is_some())
+                .filter_map(cached_service)
+                .collect();
+            Input::Services(ServiceEvent::Restarted(all))
+        },
+        |ev| {
+            let (ns, name) = Kind::Service.parse_key(&ev.kv.key)?;
+            let ev = match ev.kind {
+                EventKind::Put => {
+                    let (key, svc) = cached_service(&ev.kv)?;
+                    ServiceEvent::Applied(key, svc)
+                }
+                EventKind::Delete => ServiceEvent::Deleted(
+                    (ns.unwrap_or_default(), name),
+                    ev.prev.as_ref().map(|kv| kv.mod_revision),
+                ),
+            };
+            Some(Input::Services(ev))
+        },
+    )));
+    for kind in KINDS
+        .into_iter()
+        .filter(|k| !matches!(k, Kind::Pod | Kind::EndpointSlice | Kind::Service))
+    {
         handles.push(tokio::spawn(follow(
             store.clone(),
             kind.prefix(None),
@@ -123,6 +179,36 @@ pub fn spawn(store: Arc<dyn Store>, tx: Sender<Input>) -> Inputs {
         },
     )));
     Inputs(handles)
+}
+
+fn cached_service(kv: &KeyValue) -> Option<(SvcKey, CachedService)> {
+    let s = CachedService::from_stored(&kv.value, kv.mod_revision);
+    if s.is_none() {
+        tracing::warn!(key = %kv.key, "skipping undecodable service");
+    }
+    s
+}
+
+fn slim_pod_or_warn(kv: &KeyValue) -> Option<SlimPod> {
+    let p = slim_pod(&kv.value, kv.mod_revision);
+    if p.is_none() {
+        tracing::warn!(key = %kv.key, "skipping undecodable pod");
+    }
+    p
+}
+
+fn slim_slice_of(kv: &KeyValue) -> Option<SlimSlice> {
+    let (ns, name, owner) = slim_slice(&kv.value)?;
+    let info = owner.map(|(svc, fingerprint)| {
+        (
+            svc,
+            SliceInfo {
+                rev: kv.mod_revision,
+                fingerprint,
+            },
+        )
+    });
+    Some((ns, name, info))
 }
 
 fn decode_or_warn(kv: &KeyValue) -> Option<Object> {

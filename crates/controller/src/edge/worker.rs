@@ -241,7 +241,7 @@ impl Worker<'_> {
                 ops.push(Op::put(&skey, encode(&Object::EndpointSlice(s.clone()))));
                 puts.push(s);
             }
-            for (name, info) in &existing {
+            for (name, info) in existing.iter() {
                 if desired_names.contains(name) {
                     continue;
                 }
