@@ -86,14 +86,7 @@ impl Api {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<(Vec<Object>, Revision), ApiError> {
-        let r = self.store.range(&kind.prefix(namespace)).await?;
-        let objs = r
-            .kvs
-            .iter()
-            .filter(|kv| kind.parse_key(&kv.key).is_some())
-            .map(decode)
-            .collect::<Result<_, _>>()?;
-        Ok((objs, r.revision))
+        list_prefix(self, kind, &kind.prefix(namespace)).await
     }
 
     /// Writes `obj` if it was not changed since `expected` (its mod_revision; 0: it must

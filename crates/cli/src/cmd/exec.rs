@@ -5,7 +5,6 @@
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
-use podnet_model::{Kind, Object};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,13 +24,7 @@ pub struct Args {
 
 pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
     let api = super::api(store).await?;
-    let Some(Object::Pod(pod)) = api.get(Kind::Pod, Some(&args.namespace), &args.pod).await? else {
-        bail!(
-            "(NotFound) pod {:?} not found in namespace {:?}",
-            args.pod,
-            args.namespace
-        );
-    };
+    let pod = super::get_pod(&api, &args.namespace, &args.pod).await?;
     if let Some(c) = &args.container {
         let known: Vec<String> = pod
             .spec

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use podnet_model::{Kind, Object};
+use anyhow::Context;
 
 use crate::output;
 
@@ -26,13 +25,7 @@ pub struct Args {
 
 pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
     let api = super::api(store).await?;
-    let Some(Object::Pod(pod)) = api.get(Kind::Pod, Some(&args.namespace), &args.pod).await? else {
-        bail!(
-            "(NotFound) pod {:?} not found in namespace {:?}",
-            args.pod,
-            args.namespace
-        );
-    };
+    let pod = super::get_pod(&api, &args.namespace, &args.pod).await?;
     let spec = pod.spec.clone().unwrap_or_default();
     let container = match &args.container {
         Some(c) => c.clone(),

@@ -27,3 +27,18 @@ pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn api(url: &str) -> anyhow::Result<Api> {
     Ok(Api::new(open(url).await?))
 }
+
+/// A pod, or a NotFound error in kubectl's words.
+pub async fn get_pod(
+    api: &Api,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<podnet_model::k8s_openapi::api::core::v1::Pod> {
+    match api
+        .get(podnet_model::Kind::Pod, Some(namespace), name)
+        .await?
+    {
+        Some(podnet_model::Object::Pod(p)) => Ok(p),
+        _ => anyhow::bail!("(NotFound) pod {name:?} not found in namespace {namespace:?}"),
+    }
+}
