@@ -253,7 +253,8 @@ enum State {
 }
 
 /// List, then watch, one prefix, resuming after a lost watch and relisting after
-/// compaction (the typed informer's protocol, kept here as a `Send` task).
+/// compaction: the typed informer's protocol, but handing raw key-values to `on_list`
+/// and `on_event`, so that they decode straight into compact forms.
 async fn follow(
     store: Arc<dyn Store>,
     prefix: String,
