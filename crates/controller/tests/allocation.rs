@@ -336,3 +336,63 @@ async fn scheduler_binds_pending_pods_to_the_least_loaded_node() {
     assert!(on("node-a").abs_diff(on("node-b")) <= 1, "{placed:?}");
     ctrl.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_config_from_the_store_drives_ranges_and_pools() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp.path().join("s.db"));
+    put(&store, json!({"apiVersion": "podnet.io/v1alpha1", "kind": "ClusterConfig", "metadata": {"name": "default"},
+        "spec": {"serviceCIDR": "10.100.0.0/16", "nodePortRange": "31000-31010",
+            "loadBalancerPools": [{"name": "lab", "addresses": ["192.0.2.10-192.0.2.11"]}]}}))
+    .await;
+    put(
+        &store,
+        svc_json(
+            "d",
+            "lb",
+            json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local",
+        "selector": {"app": "x"}, "ports": [{"port": 80}]}),
+        ),
+    )
+    .await;
+    put(
+        &store,
+        svc_json(
+            "kube-system",
+            "kube-dns",
+            json!({"ports": [{"port": 53, "protocol": "UDP"}]}),
+        ),
+    )
+    .await;
+    let ctrl = start(store.clone(), options("cfg"));
+    assert_eq!(
+        wait_ip(&store, "kube-system", "kube-dns").await,
+        "10.100.0.10"
+    );
+    let lb = eventually("the LB address", WAIT, || async {
+        let o = get(&store, Kind::Service, Some("d"), "lb").await?;
+        let s = service(&o).clone();
+        s.status
+            .as_ref()?
+            .load_balancer
+            .as_ref()?
+            .ingress
+            .as_ref()?
+            .first()?
+            .ip
+            .as_ref()?;
+        Some(s)
+    })
+    .await;
+    let spec = lb.spec.clone().unwrap();
+    assert!(spec.cluster_ip.unwrap().starts_with("10.100."));
+    assert!((31000..=31010).contains(&spec.ports.unwrap()[0].node_port.unwrap()));
+    assert!((31000..=31010).contains(&spec.health_check_node_port.unwrap()));
+    let ip = lb.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0]
+        .ip
+        .clone();
+    assert_eq!(ip.as_deref(), Some("192.0.2.10"));
+    let allocs = allocations(&store).await;
+    assert!(allocs.contains_key("/registry/podnet.io/allocations/lbips/192.0.2.10"));
+    ctrl.stop().await;
+}
