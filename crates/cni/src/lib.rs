@@ -9,10 +9,13 @@
 //!   environment, runs whole configuration lists the way libcni does (ADD in order with
 //!   chained `prevResult`, DEL in reverse, CHECK, STATUS, GC) and caches ADD results.
 //!
+//! - [`plugin`]: podnet's own plugin, `podnet-cni` (bridge, veth, IPAM in the store).
+//!
 //! Both podnet's own plugin and the lab's node runtime build on this crate.
 #![forbid(unsafe_code)]
 
 pub mod invoke;
+pub mod plugin;
 pub mod protocol;
 
 pub use invoke::{exec_plugin, load_conflist, Attachment, ChainRunner, InvokeError, RuntimeEnv};

@@ -1,0 +1,98 @@
+//! What every command reads from the store: the node's pod CIDR and the cluster's
+//! network settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use podnet_model::{ClusterConfigSpec, Kind, Object};
+use podnet_store::{Api, Store};
+
+use super::error::PluginError;
+
+/// How long opening the store may take (an etcd that does not answer).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the store a plugin configuration names; any failure is "try again later".
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, PluginError> {
+    match tokio::time::timeout(OPEN_TIMEOUT, podnet_store::open(url)).await {
+        Ok(Ok(store)) => Ok(store),
+        Ok(Err(e)) => Err(PluginError::StoreUnavailable(format!(
+            "opening store {url}: {e}"
+        ))),
+        Err(_) => Err(PluginError::StoreUnavailable(format!(
+            "opening store {url}: no answer within {OPEN_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// Why a node has no usable pod CIDR.
+#[derive(Debug)]
+pub enum NodeProblem {
+    /// No Node object of that name.
+    Missing(String),
+    /// The Node has no (valid) `spec.podCIDR` yet.
+    NoPodCidr(String),
+}
+
+impl From<NodeProblem> for PluginError {
+    fn from(p: NodeProblem) -> Self {
+        match p {
+            NodeProblem::Missing(m) | NodeProblem::NoPodCidr(m) => PluginError::Node(m),
+        }
+    }
+}
+
+/// The node's pod CIDR from `spec.podCIDR` (or the first of `spec.podCIDRs`).
+pub async fn node_pod_cidr(
+    store: &Arc<dyn Store>,
+    node: &str,
+) -> Result<Result<IpNet, NodeProblem>, PluginError> {
+    let obj = Api::new(store.clone())
+        .get(Kind::Node, None, node)
+        .await
+        .map_err(api_error)?;
+    let Some(Object::Node(n)) = obj else {
+        return Ok(Err(NodeProblem::Missing(format!(
+            "node {node} not found in the store (expected key {})",
+            Kind::Node.key(None, node)
+        ))));
+    };
+    let spec = n.spec.unwrap_or_default();
+    let text = spec
+        .pod_cidr
+        .or_else(|| spec.pod_cidrs.and_then(|c| c.into_iter().next()));
+    let Some(text) = text else {
+        return Ok(Err(NodeProblem::NoPodCidr(format!(
+            "node {node} has no spec.podCIDR yet: expected the controller to allocate one"
+        ))));
+    };
+    Ok(text.parse::<IpNet>().map(|n| n.trunc()).map_err(|_| {
+        NodeProblem::NoPodCidr(format!(
+            "node {node} has an invalid spec.podCIDR: expected a CIDR such as 10.244.1.0/24, found {text:?}"
+        ))
+    }))
+}
+
+/// The cluster's settings, or the defaults when no ClusterConfig is stored.
+pub async fn cluster_spec(store: &Arc<dyn Store>) -> Result<ClusterConfigSpec, PluginError> {
+    let obj = Api::new(store.clone())
+        .get(
+            Kind::ClusterConfig,
+            None,
+            podnet_model::config::DEFAULT_NAME,
+        )
+        .await
+        .map_err(api_error)?;
+    Ok(match obj {
+        Some(Object::ClusterConfig(c)) => c.spec,
+        _ => ClusterConfigSpec::default(),
+    })
+}
+
+fn api_error(e: podnet_store::typed::ApiError) -> PluginError {
+    match e {
+        podnet_store::typed::ApiError::Store(s) => s.into(),
+        other => PluginError::StoreData(other.to_string()),
+    }
+}

@@ -1,0 +1,187 @@
+//! The kernel side of an attachment: the node bridge, the veth pair, and the pod's
+//! address, loopback and default route. The plugin process runs in the node's network
+//! namespace; the pod side is reached through a netlink handle bound to CNI_NETNS.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use podnet_linux::model::{BridgeSpec, LinkKind, Mac, Route, VethSpec, TABLE_MAIN};
+use podnet_linux::{Handle, NetNs};
+
+use super::error::PluginError;
+use super::failpoint;
+use super::names::mac_for_ip;
+
+/// What one attachment looks like in the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wiring {
+    pub bridge: String,
+    pub mtu: u32,
+    pub hairpin: bool,
+    /// Host side of the veth pair, in the node namespace.
+    pub host_veth: String,
+    /// Pod side of the veth pair, in the pod namespace (CNI_IFNAME).
+    pub ifname: String,
+    /// The pod's address with the pod CIDR's prefix length.
+    pub address: IpNet,
+    /// The gateway: the bridge's address.
+    pub gateway: IpAddr,
+}
+
+impl Wiring {
+    fn gateway_net(&self) -> Result<IpNet, PluginError> {
+        IpNet::new(self.gateway, self.address.prefix_len())
+            .map_err(|e| PluginError::Kernel(format!("gateway {}: {e}", self.gateway)))
+    }
+}
+
+/// MAC addresses of what [`setup`] made, for the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Macs {
+    pub bridge: Option<String>,
+    pub host: Option<String>,
+    pub pod: Option<String>,
+}
+
+/// Creates the bridge if needed, and the veth pair with the pod side configured.
+/// On error the caller undoes with [`teardown`].
+pub async fn setup(
+    node: &Handle,
+    pod_ns: &NetNs,
+    pod: &Handle,
+    w: &Wiring,
+) -> Result<Macs, PluginError> {
+    ensure_bridge(node, w).await?;
+    failpoint::hit("after-bridge");
+
+    // The host name is derived from (containerID, ifname): a link of that name is this
+    // attachment's, left from an earlier ADD. Recreate it from scratch.
+    if node.link(&w.host_veth).await?.is_some() {
+        node.delete_link(&w.host_veth).await?;
+    }
+    let mut spec = VethSpec::new(&w.host_veth, &w.ifname);
+    spec.mtu = Some(w.mtu);
+    spec.peer_mac = Some(Mac(mac_for_ip(w.address.addr())));
+    node.add_veth(&spec, Some(pod_ns)).await.map_err(|e| {
+        if e.is_exists() {
+            PluginError::Kernel(format!(
+                "{e}: the pod namespace already has an interface named {} (or the node one named {})",
+                w.ifname, w.host_veth
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    failpoint::hit("after-veth");
+
+    node.set_master(&w.host_veth, &w.bridge).await?;
+    if w.hairpin {
+        node.set_hairpin(&w.host_veth, true).await?;
+    }
+    node.set_up(&w.host_veth).await?;
+
+    pod.add_address(&w.ifname, w.address).await?;
+    pod.set_up(&w.ifname).await?;
+    pod.set_up("lo").await?;
+    pod.replace_route(&Route::default_via(w.gateway).dev(&w.ifname))
+        .await?;
+
+    let mac = |l: Option<podnet_linux::model::Link>| l.and_then(|l| l.mac).map(|m| m.to_string());
+    Ok(Macs {
+        bridge: mac(node.link(&w.bridge).await?),
+        host: mac(node.link(&w.host_veth).await?),
+        pod: mac(pod.link(&w.ifname).await?),
+    })
+}
+
+/// The bridge exists, is a bridge, is up and has the gateway address.
+async fn ensure_bridge(node: &Handle, w: &Wiring) -> Result<(), PluginError> {
+    match node.link(&w.bridge).await? {
+        None => {
+            let mut spec = BridgeSpec::new(&w.bridge);
+            spec.mtu = Some(w.mtu);
+            // A fixed MAC: a bridge otherwise takes the lowest of its ports' MACs,
+            // which changes as pods come and go and flushes the pods' ARP caches.
+            spec.mac = Some(Mac(mac_for_ip(w.gateway)));
+            match node.add_bridge(&spec).await {
+                Ok(()) => {}
+                // Another ADD created it at the same time.
+                Err(e) if e.is_exists() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Some(link) if link.kind != LinkKind::Bridge => {
+            return Err(PluginError::Kernel(format!(
+                "link {} exists in the node namespace but is a {:?}, not a bridge",
+                w.bridge, link.kind
+            )))
+        }
+        Some(_) => {}
+    }
+    node.add_address(&w.bridge, w.gateway_net()?).await?;
+    node.set_up(&w.bridge).await?;
+    Ok(())
+}
+
+/// Deletes the host side of the veth pair (the kernel removes the pod side with it).
+/// A missing link is success.
+pub async fn teardown(node: &Handle, host_veth: &str) -> Result<(), PluginError> {
+    node.delete_link(host_veth).await?;
+    Ok(())
+}
+
+/// Compares the kernel with `w`; the error says the first difference found.
+pub async fn check(
+    node: &Handle,
+    pod: &Handle,
+    netns: &str,
+    w: &Wiring,
+) -> Result<(), PluginError> {
+    let fail = |m: String| Err(PluginError::Check(m));
+    let Some(link) = pod.link(&w.ifname).await? else {
+        return fail(format!(
+            "interface {} is missing in netns {netns}",
+            w.ifname
+        ));
+    };
+    if !link.up {
+        return fail(format!("interface {} in netns {netns} is down", w.ifname));
+    }
+    let addrs: Vec<IpNet> = pod
+        .addresses(&w.ifname)
+        .await?
+        .into_iter()
+        .map(|a| a.addr)
+        .collect();
+    if !addrs.contains(&w.address) {
+        let found: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        return fail(format!(
+            "interface {} in netns {netns} lacks address {}: found [{}]",
+            w.ifname,
+            w.address,
+            found.join(", ")
+        ));
+    }
+    let has_default = pod.routes(TABLE_MAIN).await?.iter().any(|r| {
+        r.dst.prefix_len() == 0
+            && r.gateway == Some(w.gateway)
+            && r.dst.addr().is_ipv4() == w.gateway.is_ipv4()
+    });
+    if !has_default {
+        return fail(format!(
+            "netns {netns} has no default route via {}",
+            w.gateway
+        ));
+    }
+    match node.link(&w.host_veth).await? {
+        None => fail(format!(
+            "host veth {} is missing in the node namespace",
+            w.host_veth
+        )),
+        Some(l) if l.master.as_deref() != Some(w.bridge.as_str()) => fail(format!(
+            "host veth {} should be attached to bridge {}, found master {:?}",
+            w.host_veth, w.bridge, l.master
+        )),
+        Some(_) => Ok(()),
+    }
+}

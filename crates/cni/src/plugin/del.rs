@@ -1,0 +1,24 @@
+//! DEL: delete the veth pair, then release the address. Idempotent: whatever is
+//! already gone is success; a missing or empty CNI_NETNS is fine.
+
+use podnet_linux::Handle;
+
+use super::context::open_store;
+use super::dataplane;
+use super::error::PluginError;
+use super::ipam::Ipam;
+use super::names::host_veth_name;
+use super::Request;
+
+pub async fn del(req: &Request) -> Result<(), PluginError> {
+    let att = req.attachment()?;
+    let store = open_store(&req.podnet.store).await?;
+    let node = Handle::current()?;
+    // The link first: an address must not be handed out again while a pod still has it.
+    // If deleting fails the address stays allocated and the runtime retries DEL.
+    dataplane::teardown(&node, &host_veth_name(&att.container_id, &att.ifname)).await?;
+    Ipam::new(store, &req.podnet.node)
+        .release(&att.container_id, &att.ifname)
+        .await?;
+    Ok(())
+}
