@@ -76,9 +76,20 @@ pub async fn run(
     };
     lp.run(shutdown).await;
     let _ = stop_tx.send(());
-    let _ = elector.await;
+    if let Err(e) = elector.await {
+        if e.is_panic() {
+            return Err(ControllerError::Internal(format!(
+                "leader election panicked: {e}"
+            )));
+        }
+    }
     tracing::info!("controller stopped");
     Ok(())
+}
+
+/// The elector ended without being asked to (it panicked): nothing can lead any more.
+fn elector_gone() {
+    tracing::error!("leader election stopped unexpectedly; stopping the controller");
 }
 
 impl Loop {
@@ -119,7 +130,10 @@ impl Loop {
                 let outcome = tokio::select! {
                     biased;
                     _ = &mut shutdown => return,
-                    _ = self.terms.changed() => None,
+                    changed = self.terms.changed() => match changed {
+                        Ok(()) => None,
+                        Err(_) => return elector_gone(),
+                    },
                     r = worker.process(&mut self.cache, batch.clone()) => Some(r),
                 };
                 match outcome {
@@ -139,7 +153,10 @@ impl Loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return,
-                _ = self.terms.changed() => self.leadership(),
+                changed = self.terms.changed() => match changed {
+                    Ok(()) => self.leadership(),
+                    Err(_) => return elector_gone(),
+                },
                 input = self.rx.recv() => match input {
                     Some(input) => self.input(input),
                     None => return,

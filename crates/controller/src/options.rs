@@ -77,6 +77,8 @@ pub fn default_identity() -> String {
 pub enum ControllerError {
     #[error("controller options: {0}")]
     Options(String),
+    #[error("controller failed: {0}")]
+    Internal(String),
     #[error(transparent)]
     Api(#[from] podnet_store::typed::ApiError),
     #[error(transparent)]
