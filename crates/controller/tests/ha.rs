@@ -130,3 +130,55 @@ async fn standby_process_takes_over_within_the_lease_ttl_after_kill_9() {
     assert_no_duplicates(&store).await;
     assert_eq!(allocations(&store).await.len(), 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_key_is_taken_stops_writing_and_campaigns_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(&tmp.path().join("s.db"));
+    let ctrl = start(store.clone(), options("a"));
+    eventually("a leads", Duration::from_secs(10), || async {
+        (leader(&store).await.as_deref() == Some("a")).then_some(())
+    })
+    .await;
+    put(
+        &store,
+        svc_json("d", "before", json!({"ports": [{"port": 80}]})),
+    )
+    .await;
+    eventually("before allocated", Duration::from_secs(10), || {
+        all_allocated(&store, 1)
+    })
+    .await;
+
+    // somebody else takes the key (no lease): every write of "a" is fenced off
+    store.delete(podnet_controller::LEADER_KEY).await.unwrap();
+    store
+        .put(podnet_controller::LEADER_KEY, b"intruder".to_vec(), 0)
+        .await
+        .unwrap();
+    put(
+        &store,
+        svc_json("d", "during", json!({"ports": [{"port": 80}]})),
+    )
+    .await;
+    // a negative: nothing may happen for a while (three renewal periods)
+    tokio::time::sleep(TTL).await;
+    let during = get(&store, Kind::Service, Some("d"), "during")
+        .await
+        .unwrap();
+    assert_eq!(cluster_ip(&during), None, "a deposed leader allocated");
+    assert_eq!(leader(&store).await.as_deref(), Some("intruder"));
+
+    // the intruder goes: "a" campaigns, wins and catches up
+    store.delete(podnet_controller::LEADER_KEY).await.unwrap();
+    eventually("a leads again", Duration::from_secs(10), || async {
+        (leader(&store).await.as_deref() == Some("a")).then_some(())
+    })
+    .await;
+    eventually("during allocated", Duration::from_secs(10), || {
+        all_allocated(&store, 2)
+    })
+    .await;
+    assert_no_duplicates(&store).await;
+    ctrl.stop().await;
+}
