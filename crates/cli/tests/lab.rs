@@ -287,6 +287,32 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
     let check = lab.ok(&["lab", "check", "--name", &lab.name]);
     assert!(check.contains(" 0 failed"), "{check}");
 
+    // Graceful deletion: the node's runtime stops the containers, releases the
+    // network and removes the pod; `delete` waits for that.
+    let uid = {
+        let v: serde_json::Value =
+            serde_json::from_str(&lab.ok(&["get", "po", "client", "-n", "demo", "-o", "json"]))
+                .unwrap();
+        v["metadata"]["uid"].as_str().unwrap().to_string()
+    };
+    let short: String = uid
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect();
+    let pod_ns = format!("{prefix}pod-{short}");
+    assert!(Path::new("/run/netns").join(&pod_ns).exists(), "{pod_ns}");
+    let del = lab.ok(&["delete", "pod", "client", "-n", "demo"]);
+    assert!(del.contains("deleted"), "{del}");
+    assert!(!lab
+        .podnet(&["get", "po", "client", "-n", "demo"])
+        .status
+        .success());
+    assert!(
+        !Path::new("/run/netns").join(&pod_ns).exists(),
+        "{pod_ns} still there after delete"
+    );
+
     let down = lab.ok(&["lab", "down", "--name", &lab.name]);
     assert!(down.contains("removed"), "{down}");
     let after = trace(&prefix, lab.root.path());
@@ -294,5 +320,80 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
     assert!(
         !lab.root.path().join(&lab.name).exists(),
         "the lab's state directory is still there"
+    );
+}
+
+/// The same lab with `store: etcd`: three etcd members on the underlay, the agents and
+/// the controller reaching them over it, `podnet` outside reaching them through the
+/// members' unix sockets; `lab down` stops them too.
+#[test]
+fn etcd_store_lab() {
+    require_root();
+    assert!(
+        Command::new("sh")
+            .args(["-c", "command -v etcd"])
+            .output()
+            .unwrap()
+            .status
+            .success(),
+        "the etcd lab needs etcd: apt-get install etcd-server"
+    );
+    let lab = Lab {
+        name: format!("e{}", std::process::id() % 100_000),
+        root: tempfile::tempdir().unwrap(),
+    };
+    let prefix = format!("pn-{}-", lab.name);
+    let before = trace(&prefix, lab.root.path());
+    let file = lab.root.path().join("lab.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: podnet.io/v1alpha1\nkind: Lab\nspec:\n  nodes: 2\n  store: etcd\n  hosts: {external: false, internet: false}\n",
+    )
+    .unwrap();
+    let pods = lab.root.path().join("pods.yaml");
+    std::fs::write(&pods, UPSTREAM_STYLE.replace("node-3", "node-2")).unwrap();
+    let up = lab.ok(&[
+        "lab",
+        "up",
+        "-f",
+        file.to_str().unwrap(),
+        "--name",
+        &lab.name,
+        pods.to_str().unwrap(),
+    ]);
+    assert!(up.contains(" 0 failed"), "{up}");
+    let url_line = up
+        .lines()
+        .find(|l| l.contains("export PODNET_STORE="))
+        .unwrap();
+    let url = url_line.trim().trim_start_matches("export PODNET_STORE=");
+    assert!(url.starts_with("etcd+unix://"), "{url}");
+    let o = Command::new(env!("CARGO_BIN_EXE_podnet"))
+        .args(["--store", url, "get", "no", "-o", "name"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "node/node-1\nnode/node-2\n"
+    );
+    // The members run in their own namespaces, as separate hosts.
+    let members = lab.ok(&[
+        "lab",
+        "exec",
+        "--name",
+        &lab.name,
+        "node-1",
+        "--",
+        "ping",
+        "-c1",
+        "-W2",
+        "172.18.0.203",
+    ]);
+    assert!(members.contains("1 received"), "{members}");
+    lab.ok(&["lab", "down", "--name", &lab.name]);
+    assert_eq!(
+        before,
+        trace(&prefix, lab.root.path()),
+        "lab down left something behind"
     );
 }

@@ -57,7 +57,7 @@ impl Default for LabSpec {
         LabSpec {
             nodes: Nodes::Count(DEFAULT_NODES),
             store: StoreKind::Embedded,
-            cni: CniKind::Podnet,
+            cni: CniKind::default(),
             hosts: Hosts::default(),
             cluster: ClusterConfigSpec::default(),
         }

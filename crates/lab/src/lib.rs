@@ -7,6 +7,7 @@ pub mod check;
 pub mod config;
 pub mod down;
 pub mod error;
+pub mod etcd;
 pub mod plan;
 pub mod procs;
 pub mod underlay;

@@ -167,6 +167,34 @@ impl LabPlan {
     pub fn store_path(&self) -> PathBuf {
         self.state_dir.join("state.db")
     }
+
+    /// The unix socket an etcd member also listens on (reachable from outside the lab's
+    /// namespaces through the file system). etcd wants `unix://host:port` and makes the
+    /// socket `host:port` in its working directory, the state directory.
+    pub fn etcd_socket(&self, member: &str) -> PathBuf {
+        self.state_dir.join(format!("{member}:2379"))
+    }
+
+    /// The store as the lab's own processes (in node namespaces) reach it.
+    pub fn node_store_url(&self) -> String {
+        self.etcd_url()
+            .unwrap_or_else(|| self.store_path().display().to_string())
+    }
+
+    /// The store as `podnet` on the machine (outside the lab's namespaces) reaches it.
+    pub fn client_store_url(&self) -> String {
+        let sockets: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|h| h.role == Role::Etcd)
+            .map(|h| self.etcd_socket(&h.name).display().to_string())
+            .collect();
+        if sockets.is_empty() {
+            self.store_path().display().to_string()
+        } else {
+            format!("etcd+unix://{}", sockets.join(","))
+        }
+    }
 }
 
 /// The namespace prefix of a lab.
@@ -226,6 +254,11 @@ mod tests {
             "etcd://172.18.0.201:2379,172.18.0.202:2379,172.18.0.203:2379"
         );
         assert_eq!(plan.gateway(), None);
+        assert_eq!(
+            plan.client_store_url(),
+            "etcd+unix:///run/podnet/labs/e/etcd-1:2379,/run/podnet/labs/e/etcd-2:2379,/run/podnet/labs/e/etcd-3:2379"
+        );
+        assert_eq!(plan.node_store_url(), plan.etcd_url().unwrap());
         for p in plan.hosts.iter().filter_map(|h| h.switch_port.as_ref()) {
             assert!(p.len() <= 15);
         }

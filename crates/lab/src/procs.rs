@@ -51,6 +51,7 @@ pub fn spawn_in(
         .arg("--")
         .args(argv)
         .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(state_dir)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);

@@ -58,12 +58,6 @@ pub async fn up(
             "spec.cni: podnet's own CNI plugin is not built yet (its issue is open); use `cni: reference` (Debian's bridge + host-local)".into(),
         ));
     }
-    if lab.spec.store == StoreKind::Etcd {
-        return Err(LabError::Failed(
-            "spec.store: the lab's 3-member etcd cluster is not built yet; use `store: embedded`"
-                .into(),
-        ));
-    }
     let plan = LabPlan::with_state_root(lab, opts.state_root.clone());
     let mut step = Stepper::new(progress);
 
@@ -89,10 +83,11 @@ pub async fn up(
     step.done();
 
     step.start("starting the store and writing the ClusterConfig");
-    let store_url = plan.store_path().display().to_string();
-    let store = podnet_store::open(&store_url)
-        .await
-        .map_err(|e| LabError::Failed(format!("opening the store {store_url}: {e}")))?;
+    if plan.store == StoreKind::Etcd {
+        crate::etcd::start(&plan)?;
+    }
+    let store_url = plan.client_store_url();
+    let store = crate::etcd::open_when_ready(&store_url, opts.timeout).await?;
     let api = Api::new(store);
     let cfg = ClusterConfig {
         spec: lab.spec.cluster.clone(),
@@ -104,7 +99,7 @@ pub async fn up(
     step.done();
 
     step.start("starting the controller and one agent per node");
-    start_processes(&plan, &store_url, &opts.podnet_exe)?;
+    start_processes(&plan, &plan.node_store_url(), &opts.podnet_exe)?;
     step.done();
 
     step.start("waiting for every node to register and get its pod CIDR");

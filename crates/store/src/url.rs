@@ -1,5 +1,7 @@
-//! Store URLs: `etcd://host:port[,host:port...]`, `sqlite:///path`, `file:///path`,
-//! or a plain path to the embedded database file.
+//! Store URLs: `etcd://host:port[,host:port...]`, `etcd+unix:///path[,/path...]` (etcd
+//! members listening on unix sockets, e.g. a lab's etcd reached from outside its
+//! network namespaces), `sqlite:///path`, `file:///path`, or a plain path to the
+//! embedded database file.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +15,8 @@ pub const DEFAULT_EMBEDDED_PATH: &str = "/var/lib/podnet/state.db";
 pub enum StoreUrl {
     Embedded(PathBuf),
     Etcd(Vec<String>),
+    /// etcd members' unix sockets.
+    EtcdUnix(Vec<PathBuf>),
 }
 
 impl StoreUrl {
@@ -21,6 +25,17 @@ impl StoreUrl {
             url: url.to_string(),
             message: message.to_string(),
         };
+        if let Some(rest) = url.strip_prefix("etcd+unix://") {
+            let paths: Vec<PathBuf> = rest
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect();
+            if paths.is_empty() || paths.iter().any(|p| !p.is_absolute()) {
+                return Err(bad("expected etcd+unix:///absolute/path[,/path...]"));
+            }
+            return Ok(StoreUrl::EtcdUnix(paths));
+        }
         if let Some(rest) = url.strip_prefix("etcd://") {
             let endpoints: Vec<String> = rest
                 .trim_end_matches('/')
@@ -68,6 +83,10 @@ impl StoreUrl {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     match StoreUrl::parse(url)? {
         StoreUrl::Embedded(path) => Ok(Arc::new(crate::embedded::SqliteStore::open(&path)?)),
+        StoreUrl::EtcdUnix(paths) => {
+            let endpoints = crate::etcd::unix::forward(&paths).await?;
+            Ok(Arc::new(crate::etcd::EtcdStore::connect(&endpoints).await?))
+        }
         StoreUrl::Etcd(endpoints) => {
             Ok(Arc::new(crate::etcd::EtcdStore::connect(&endpoints).await?))
         }
@@ -95,6 +114,11 @@ mod tests {
             StoreUrl::parse("sqlite:///tmp/x.db").unwrap(),
             StoreUrl::Embedded("/tmp/x.db".into())
         );
+        assert_eq!(
+            StoreUrl::parse("etcd+unix:///run/a.sock,/run/b.sock").unwrap(),
+            StoreUrl::EtcdUnix(vec!["/run/a.sock".into(), "/run/b.sock".into()])
+        );
+        assert!(StoreUrl::parse("etcd+unix://rel.sock").is_err());
         assert!(StoreUrl::parse("etcd://").is_err());
         assert!(StoreUrl::parse("etcd://host").is_err());
         assert!(StoreUrl::parse("redis://x:1").is_err());

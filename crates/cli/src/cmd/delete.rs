@@ -21,13 +21,41 @@ pub struct Args {
     /// Succeed when an object does not exist.
     #[arg(long)]
     ignore_not_found: bool,
+    /// Seconds a pod's containers get after SIGTERM (default: the pod's
+    /// terminationGracePeriodSeconds, else 30); 0 deletes at once.
+    #[arg(long)]
+    grace_period: Option<i64>,
+    /// Remove pods from the store at once, without waiting for their node to stop them.
+    #[arg(long)]
+    force: bool,
+    /// Wait until terminating pods are gone (bounded by their grace period + 30 s).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    wait: bool,
 }
 
 pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
     let refs = targets(&args)?;
     let api = super::api(store).await?;
     let mut code = ExitCode::SUCCESS;
-    for d in podnet_client::delete::delete(&api, &refs).await? {
+    let opts = podnet_client::delete::DeleteOptions {
+        grace_period: args.grace_period,
+        force: args.force,
+    };
+    let deleted = podnet_client::delete::delete(&api, &refs, opts).await?;
+    if args.wait {
+        let limit =
+            std::time::Duration::from_secs(args.grace_period.unwrap_or(30).max(0) as u64 + 30);
+        for d in deleted.iter().filter(|d| d.terminating) {
+            if !wait_gone(&api, &d.object, limit).await? {
+                output::error(&format!(
+                    "pod {:?} is still terminating after {limit:?}: is its node's agent running?",
+                    d.object.name
+                ));
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    for d in deleted {
         let what = format!(
             "{} {:?}",
             d.object.kind.name().to_lowercase(),
@@ -46,6 +74,26 @@ pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(code)
+}
+
+/// Polls (bounded) until the object is gone.
+async fn wait_gone(
+    api: &podnet_store::Api,
+    r: &ObjectRef,
+    limit: std::time::Duration,
+) -> anyhow::Result<bool> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if api
+            .get(r.kind, r.namespace.as_deref(), &r.name)
+            .await?
+            .is_none()
+        {
+            return Ok(true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(false)
 }
 
 fn targets(args: &Args) -> anyhow::Result<Vec<ObjectRef>> {

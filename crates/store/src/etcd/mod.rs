@@ -2,6 +2,7 @@
 //! onto etcd's KV, Watch and Lease services (see docs/store.md).
 
 mod convert;
+pub mod unix;
 mod watch;
 
 use std::future::Future;

@@ -22,7 +22,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Runs the checks and prints the table; failure when any probe failed.
 pub async fn report(plan: &podnet_lab::LabPlan) -> anyhow::Result<ExitCode> {
-    let url = plan.store_path().display().to_string();
+    let url = plan.client_store_url();
     let api = Api::new(podnet_store::open(&url).await?);
     let exe = std::env::current_exe().context("finding the podnet executable")?;
     let outcomes = podnet_lab::check::check_lab(plan, &api, &exe).await?;
@@ -46,8 +46,10 @@ pub async fn report(plan: &podnet_lab::LabPlan) -> anyhow::Result<ExitCode> {
     output::out(&render(&headers, &rows));
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     if outcomes.is_empty() {
-        output::line("no probes: the lab has no ready pods with ports");
-        return Ok(ExitCode::FAILURE);
+        output::line(
+            "no probes: the lab has no ready pods yet (apply some and run `podnet lab check`)",
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     output::line(&format!(
         "{} passed, {failed} failed",

@@ -30,8 +30,19 @@ pub async fn print(lab: &Running) -> anyhow::Result<()> {
         .collect();
     output::line(&format!("\nHosts: {}", hosts.join(", ")));
     let name = &lab.plan.name;
+    let from = if lab.plan.host("external").is_some() {
+        "external"
+    } else {
+        "node-1"
+    };
+    let target = lab
+        .plan
+        .nodes()
+        .last()
+        .map(|n| n.ip.to_string())
+        .unwrap_or_default();
     output::line(&format!(
-        "\nGo on with:\n  export PODNET_STORE={}\n  podnet get pods -A -o wide\n  podnet exec POD -n NAMESPACE -- ip addr\n  podnet logs POD -n NAMESPACE\n  podnet lab exec --name {name} external -- ping -c1 172.18.0.2\n  podnet lab down --name {name}",
+        "\nGo on with:\n  export PODNET_STORE={}\n  podnet get pods -A -o wide\n  podnet exec POD -n NAMESPACE -- ip addr\n  podnet logs POD -n NAMESPACE\n  podnet lab exec --name {name} {from} -- ping -c1 {target}\n  podnet lab check --name {name}\n  podnet lab down --name {name}",
         lab.store_url
     ));
     Ok(())
