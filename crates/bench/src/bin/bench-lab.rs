@@ -19,6 +19,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -53,6 +54,18 @@ const QUICKSTART_READY_GOAL: f64 = 10.0;
 const SCALE_READY_GOAL: f64 = 30.0;
 const DOWN_GOAL: f64 = 3.0;
 const PODS_STEP: &str = "waiting for every pod to be Ready";
+
+/// The running `lab up`, for the interrupt handler (0: none).
+static UP_PID: AtomicU32 = AtomicU32::new(0);
+/// Set by the interrupt handler, which then cleans up and exits the process.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// After an interrupt, the handler owns the cleanup: wait (bounded) for it to exit.
+fn yield_to_interrupt() {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_secs(120));
+    }
+}
 
 /// One `lab up` + `lab down`.
 struct Run {
@@ -127,6 +140,8 @@ fn main() -> anyhow::Result<()> {
         name: &name,
     };
 
+    on_interrupt(&podnet, &repo, root.path(), &name)?;
+
     let mut scenarios = Vec::new();
     if args.quickstart_runs > 0 {
         let mut runs = Vec::new();
@@ -194,6 +209,59 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On Ctrl-C or SIGTERM: `lab down`, remove the temp lab root, exit 130 (the guards'
+/// Drop does not run when a signal ends the process).
+fn on_interrupt(podnet: &Path, repo: &Path, root: &Path, name: &str) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (podnet, repo, root, name) = (
+        podnet.to_path_buf(),
+        repo.to_path_buf(),
+        root.to_path_buf(),
+        name.to_string(),
+    );
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        });
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        eprintln!("interrupted: removing lab {name}");
+        // Stop a running `lab up` first, so that it makes nothing after `lab down`.
+        let up = UP_PID.load(Ordering::SeqCst);
+        if up != 0 {
+            let _ = Command::new("kill")
+                .args(["-KILL", &up.to_string()])
+                .status();
+        }
+        let bench = Bench {
+            podnet: &podnet,
+            repo: &repo,
+            root: &root,
+            name: &name,
+        };
+        // A second pass catches what agents made while the first one ran.
+        for attempt in 1..=2 {
+            match bench.down() {
+                Ok(_) => break,
+                Err(e) if attempt == 2 => eprintln!("cleaning up: {e:#}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(500)),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&root);
+        std::process::exit(130);
+    });
+    Ok(())
+}
+
 struct Bench<'a> {
     podnet: &'a Path,
     repo: &'a Path,
@@ -223,6 +291,7 @@ impl Bench<'_> {
             .stderr(Stdio::piped());
         let start = Instant::now();
         let mut child = cmd.spawn().context("starting podnet lab up")?;
+        UP_PID.store(child.id(), Ordering::SeqCst);
         let stderr = child.stderr.take().context("no stderr pipe")?;
         let mut stdout = child.stdout.take().context("no stdout pipe")?;
         let err_lines = std::thread::spawn(move || {
@@ -249,6 +318,8 @@ impl Bench<'_> {
             std::thread::sleep(Duration::from_millis(5));
         };
         let wall = start.elapsed();
+        UP_PID.store(0, Ordering::SeqCst);
+        yield_to_interrupt();
         let err_lines = err_lines.join().unwrap_or_default();
         let out_text = out_text.join().unwrap_or_default();
         let ready = err_lines
@@ -402,6 +473,7 @@ impl Down<'_, '_> {
 
 impl Drop for Down<'_, '_> {
     fn drop(&mut self) {
+        yield_to_interrupt();
         if !self.done {
             if let Err(e) = self.bench.down() {
                 eprintln!("cleaning up: {e:#}");
