@@ -58,12 +58,26 @@ fn add_check_del_lifecycle() {
         vec!["/registry/podnet.io/ipam-attachments/node-1/ctr1/eth0"]
     );
 
-    // ADD again for the same attachment: the same address.
+    // ADD again for the same attachment: the same address, and the intact wiring is
+    // left alone (same link).
+    let index_before = ifindex(&lab.node_ns, &host_veth);
     let again = lab.add("ctr1", &pod).ok().json();
     assert_eq!(again["ips"][0]["address"], "10.244.7.2/24", "{again}");
+    assert_eq!(again, r, "a repeated ADD returns the same result");
+    assert_eq!(ifindex(&lab.node_ns, &host_veth), index_before);
     assert!(
         ping(&pod_ns, "10.244.7.1"),
         "pod cannot ping its gateway after ADD again"
+    );
+
+    // Broken wiring (the veth deleted behind the plugin's back) is rebuilt by ADD.
+    plugin_support::run_ok(&["ip", "-n", &lab.node_ns, "link", "del", &host_veth]);
+    assert!(!ping(&pod_ns, "10.244.7.1"));
+    let rebuilt = lab.add("ctr1", &pod).ok().json();
+    assert_eq!(rebuilt["ips"][0]["address"], "10.244.7.2/24", "{rebuilt}");
+    assert!(
+        ping(&pod_ns, "10.244.7.1"),
+        "pod cannot ping its gateway after the rebuild"
     );
 
     // CHECK passes, then fails once the pod's address is gone.
@@ -94,6 +108,12 @@ fn add_check_del_lifecycle() {
         &lab.config(),
     )
     .ok();
+}
+
+fn ifindex(ns: &str, dev: &str) -> u64 {
+    let out = plugin_support::run_ok(&["ip", "-n", ns, "-j", "link", "show", dev]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0]["ifindex"].as_u64().unwrap()
 }
 
 #[test]

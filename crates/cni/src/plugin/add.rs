@@ -62,6 +62,17 @@ pub async fn add(req: &Request) -> Result<CniResult, PluginError> {
         address,
         gateway: gw,
     };
+    // A repeated ADD of an attachment that is still wired as it should be changes
+    // nothing (the pod keeps its links and connections); otherwise it is rebuilt.
+    if !alloc.new
+        && dataplane::check(&node, &pod, &netns_text, &wiring)
+            .await
+            .is_ok()
+    {
+        dataplane::ensure_bridge(&node, &wiring).await?;
+        let macs = dataplane::macs(&node, &pod, &wiring).await?;
+        return build_result(req, &wiring, macs, netns_text);
+    }
     let macs = match dataplane::setup(&node, &pod_ns, &pod, &wiring).await {
         Ok(macs) => macs,
         Err(e) => {
@@ -77,6 +88,18 @@ pub async fn add(req: &Request) -> Result<CniResult, PluginError> {
         }
     };
 
+    build_result(req, &wiring, macs, netns_text)
+}
+
+/// The ADD result: bridge, host veth, pod interface; the address with its gateway; the
+/// default route; the configured DNS. Converted to the configuration's version.
+fn build_result(
+    req: &Request,
+    wiring: &Wiring,
+    macs: dataplane::Macs,
+    netns_text: String,
+) -> Result<CniResult, PluginError> {
+    let (mtu, address, gw) = (wiring.mtu, wiring.address, wiring.gateway);
     let mut result = CniResult::empty(SpecVersion::V1_1_0);
     result.interfaces = vec![
         Interface {

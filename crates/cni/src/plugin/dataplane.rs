@@ -86,6 +86,11 @@ pub async fn setup(
     pod.replace_route(&Route::default_via(w.gateway).dev(&w.ifname))
         .await?;
 
+    macs(node, pod, w).await
+}
+
+/// The MAC addresses of the bridge and both veth ends as the kernel reports them.
+pub async fn macs(node: &Handle, pod: &Handle, w: &Wiring) -> Result<Macs, PluginError> {
     let mac = |l: Option<podnet_linux::model::Link>| l.and_then(|l| l.mac).map(|m| m.to_string());
     Ok(Macs {
         bridge: mac(node.link(&w.bridge).await?),
@@ -95,7 +100,7 @@ pub async fn setup(
 }
 
 /// The bridge exists, is a bridge, is up and has the gateway address.
-async fn ensure_bridge(node: &Handle, w: &Wiring) -> Result<(), PluginError> {
+pub async fn ensure_bridge(node: &Handle, w: &Wiring) -> Result<(), PluginError> {
     match node.link(&w.bridge).await? {
         None => {
             let mut spec = BridgeSpec::new(&w.bridge);

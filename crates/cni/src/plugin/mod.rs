@@ -164,3 +164,51 @@ pub fn open_netns(path: &Path) -> Result<NetNs, PluginError> {
         other => PluginError::NetnsInvalid(other.to_string()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_with(vars: &[(&str, &str)], stdin: &str) -> (serde_json::Value, i32) {
+        let out = run(vars.iter().copied(), Ok(stdin.as_bytes().to_vec()));
+        let v = if out.stdout.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&out.stdout).unwrap()
+        };
+        (v, out.exit_code)
+    }
+
+    #[test]
+    fn version_and_protocol_errors_need_no_kernel() {
+        let (v, code) = run_with(&[("CNI_COMMAND", "VERSION")], r#"{"cniVersion":"0.4.0"}"#);
+        assert_eq!(code, 0);
+        assert_eq!(v["cniVersion"], "0.4.0");
+        assert_eq!(v["supportedVersions"].as_array().unwrap().len(), 5);
+
+        let (v, code) = run_with(&[], "{}");
+        assert_eq!((v["code"].as_u64(), code), (Some(4), 1), "{v}");
+        assert_eq!(v["cniVersion"], "1.1.0");
+
+        let att = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "c1"),
+            ("CNI_NETNS", "/run/netns/x"),
+            ("CNI_IFNAME", "eth0"),
+        ];
+        let (v, _) = run_with(&att, "not json");
+        assert_eq!(v["code"], 6, "{v}");
+        let (v, _) = run_with(
+            &att,
+            r#"{"cniVersion":"1.0.0","name":"n","type":"podnet","node":"a"}"#,
+        );
+        assert_eq!(v["code"], 7, "{v}");
+        assert_eq!(
+            v["cniVersion"], "1.0.0",
+            "errors answer in the request's version"
+        );
+
+        let out = run(att.iter().copied(), Err(std::io::Error::other("boom")));
+        assert!(out.stdout.contains("\"code\":5"), "{out:?}");
+    }
+}
