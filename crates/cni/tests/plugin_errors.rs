@@ -102,6 +102,18 @@ fn bad_input_table() {
             "store",
         ),
         (
+            "etcd unreachable",
+            vec![
+                ("CNI_COMMAND", "ADD"),
+                ("CNI_CONTAINERID", "c1"),
+                ("CNI_NETNS", &pod),
+                ("CNI_IFNAME", "eth0"),
+            ],
+            json!({"cniVersion":"1.1.0","name":"podnet","type":"podnet","store":"etcd://127.0.0.1:1","node":"node-1"}).to_string(),
+            11,
+            "store unavailable",
+        ),
+        (
             "unknown node",
             vec![("CNI_COMMAND", "ADD"), ("CNI_CONTAINERID", "c1"), ("CNI_NETNS", &pod), ("CNI_IFNAME", "eth0")],
             {

@@ -27,6 +27,9 @@ pub enum PluginError {
     Env(#[from] EnvError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The command does not exist in the configuration's `cniVersion`.
+    #[error("{0}")]
+    Version(String),
     /// Reading stdin or writing stdout failed.
     #[error("{0}")]
     Io(String),
@@ -65,6 +68,7 @@ impl HasErrorCode for PluginError {
             PluginError::Env(e) => e.error_code(),
             PluginError::Config(e) => e.error_code(),
             PluginError::Io(_) => ErrorCode::IoFailure,
+            PluginError::Version(_) => ErrorCode::IncompatibleVersion,
             PluginError::NetnsMissing { .. } => ErrorCode::ContainerUnknown,
             PluginError::NetnsInvalid(_) => ErrorCode::InvalidEnvironment,
             PluginError::StoreUnavailable(_) => ErrorCode::TryAgainLater,

@@ -127,6 +127,25 @@ where
             .map_err(|e| PluginError::Io(format!("encoding version info: {e}")));
     }
     let config = NetworkConfig::parse(&stdin)?;
+    let version = config
+        .spec_version()
+        .map_err(|e| PluginError::Config(e.into()))?;
+    let allowed = match env.command {
+        Command::Check => version.has_check(),
+        Command::Status | Command::Gc => version.has_status_and_gc(),
+        _ => true,
+    };
+    if !allowed {
+        return Err(PluginError::Version(format!(
+            "incompatible cni version: {} needs cniVersion {} or later, found {version}",
+            env.command,
+            if env.command == Command::Check {
+                "0.4.0"
+            } else {
+                "1.1.0"
+            }
+        )));
+    }
     let podnet = PodnetConfig::from_network_config(&config)?;
     let req = Request {
         env,
@@ -207,6 +226,19 @@ mod tests {
             v["cniVersion"], "1.0.0",
             "errors answer in the request's version"
         );
+
+        let (v, _) = run_with(
+            &[("CNI_COMMAND", "STATUS")],
+            r#"{"cniVersion":"1.0.0","name":"n","type":"podnet","node":"a","store":"/x"}"#,
+        );
+        assert_eq!(v["code"], 1, "STATUS is 1.1.0 only: {v}");
+        let mut check = att;
+        check[0].1 = "CHECK";
+        let (v, _) = run_with(
+            &check,
+            r#"{"cniVersion":"0.3.1","name":"n","type":"podnet","node":"a","store":"/x"}"#,
+        );
+        assert_eq!(v["code"], 1, "CHECK needs 0.4.0: {v}");
 
         let out = run(att.iter().copied(), Err(std::io::Error::other("boom")));
         assert!(out.stdout.contains("\"code\":5"), "{out:?}");
