@@ -208,3 +208,39 @@ fn requested_ip_is_honoured_or_refused() {
     assert!(msg.contains("outside the node's pod cidr"), "{msg}");
     assert_eq!(lab.keys("/registry/podnet.io/ipam-attachments/").len(), 2);
 }
+
+#[test]
+fn mtu_comes_from_the_cluster_config_and_dns_from_the_config() {
+    let mut lab = Lab::new(Some(CIDR));
+    let cc: podnet_model::ClusterConfig = serde_json::from_value(json!({
+        "apiVersion": "podnet.io/v1alpha1",
+        "kind": "ClusterConfig",
+        "metadata": {"name": "default"},
+        "spec": {"mtu": 9000, "overlay": {"mode": "host-gw"}}
+    }))
+    .unwrap();
+    lab.rt
+        .block_on(
+            podnet_store::Api::new(lab.store.clone()).put(&podnet_model::Object::ClusterConfig(cc)),
+        )
+        .unwrap();
+    let pod = lab.pod();
+    let mut cfg = lab.config();
+    cfg["dns"] = json!({"nameservers": ["10.96.0.10"], "search": ["default.svc.cluster.local"]});
+    let r = lab.exec("ADD", "mtu", &pod, "eth0", "", &cfg).ok().json();
+    assert_eq!(
+        r["interfaces"][2]["mtu"], 9000,
+        "host-gw: the underlay mtu: {r}"
+    );
+    assert_eq!(r["dns"]["nameservers"], json!(["10.96.0.10"]), "{r}");
+    let out = plugin_support::run_ok(&["ip", "-n", Lab::ns_of(&pod), "-j", "link", "show", "eth0"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["mtu"], 9000, "{v}");
+
+    // An explicit "mtu" wins.
+    let pod2 = lab.pod();
+    let mut cfg = lab.config();
+    cfg["mtu"] = json!(1400);
+    let r = lab.exec("ADD", "mtu2", &pod2, "eth0", "", &cfg).ok().json();
+    assert_eq!(r["interfaces"][2]["mtu"], 1400, "{r}");
+}
