@@ -6,16 +6,25 @@ use std::path::Path;
 use ipnet::IpNet;
 
 /// Which plugins the node's pods get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CniChain {
     /// Debian's reference `bridge` + `host-local`, the baseline.
     Reference,
+    /// podnet's own plugin, with IPAM in the store.
+    Podnet { store: String, node: String },
 }
 
 /// The conflist for `pod_cidr` (pure).
-pub fn conflist(chain: CniChain, pod_cidr: IpNet, mtu: u32, data_dir: &Path) -> serde_json::Value {
+pub fn conflist(chain: &CniChain, pod_cidr: IpNet, mtu: u32, data_dir: &Path) -> serde_json::Value {
     let gateway = first_host(pod_cidr);
     match chain {
+        CniChain::Podnet { store, node } => serde_json::json!({
+            "cniVersion": "1.1.0",
+            "name": "podnet",
+            "plugins": [
+                {"type": "podnet", "store": store, "node": node, "bridge": "cni0", "hairpin": true}
+            ]
+        }),
         CniChain::Reference => serde_json::json!({
             "cniVersion": "1.0.0",
             "name": "podnet",

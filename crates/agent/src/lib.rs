@@ -161,7 +161,7 @@ async fn follow_nodes(
         }
         if let (Some(cni), Some(me)) = (&opts.cni, nodes.get(&opts.node.name)) {
             if written != Some(me.pod_cidr) {
-                let list = cniconf::conflist(cni.chain, me.pod_cidr, 1500, &cni.ipam_dir);
+                let list = cniconf::conflist(&cni.chain, me.pod_cidr, 1500, &cni.ipam_dir);
                 cniconf::write(&cni.conf_dir, &list).map_err(|source| AgentError::CniConfig {
                     dir: cni.conf_dir.clone(),
                     source,

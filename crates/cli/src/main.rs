@@ -73,6 +73,11 @@ fn main() -> std::process::ExitCode {
     // `podnet image ARGV...` runs a built-in test image (agnhost, pause) in a pod; the
     // lab's node runtime execs it. It has its own runtime and signal handling.
     let argv: Vec<String> = std::env::args().collect();
+    // Called as a CNI plugin (`"type": "podnet"` finds this executable in CNI_PATH):
+    // the runtime sets CNI_COMMAND and passes no arguments.
+    if argv.len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
+        return std::process::ExitCode::from(podnet_cni::plugin::main().clamp(0, 255) as u8);
+    }
     if argv.get(1).map(String::as_str) == Some("image") {
         init_logging(0);
         return podnet_images::main_from_args(&argv[2..]);

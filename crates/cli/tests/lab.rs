@@ -1,6 +1,7 @@
-//! The lab end to end, as a user runs it: `podnet lab up` of the quickstart plus an
-//! upstream-style manifest (agnhost netexec pods pinned to nodes), real clients from
-//! inside pods, then `podnet lab down` leaving no trace. Needs root (CI is root).
+//! The lab end to end, as a user runs it: `podnet lab up` of the quickstart (podnet's
+//! own CNI plugin) plus an upstream-style manifest (agnhost netexec pods pinned to
+//! nodes), real clients from inside pods, then `podnet lab down` leaving no trace; and
+//! a lab on etcd with Debian's reference CNI plugins. Needs root (CI is root).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -323,9 +324,10 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
     );
 }
 
-/// The same lab with `store: etcd`: three etcd members on the underlay, the agents and
-/// the controller reaching them over it, `podnet` outside reaching them through the
-/// members' unix sockets; `lab down` stops them too.
+/// A lab with `store: etcd` and Debian's reference CNI plugins (the quickstart uses
+/// podnet's own): three etcd members on the underlay, the agents and the controller
+/// reaching them over it, `podnet` outside reaching them through the members' unix
+/// sockets; `lab down` stops them too.
 #[test]
 fn etcd_store_lab() {
     require_root();
@@ -347,7 +349,7 @@ fn etcd_store_lab() {
     let file = lab.root.path().join("lab.yaml");
     std::fs::write(
         &file,
-        "apiVersion: podnet.io/v1alpha1\nkind: Lab\nspec:\n  nodes: 2\n  store: etcd\n  hosts: {external: false, internet: false}\n",
+        "apiVersion: podnet.io/v1alpha1\nkind: Lab\nspec:\n  nodes: 2\n  store: etcd\n  cni: reference\n  hosts: {external: false, internet: false}\n",
     )
     .unwrap();
     let pods = lab.root.path().join("pods.yaml");

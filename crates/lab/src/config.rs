@@ -7,7 +7,7 @@
 //! spec:
 //!   nodes: 3                 # or a list: [{name: cp, labels: {...}}, {name: w1}]
 //!   store: embedded          # or etcd (a 3-member etcd cluster on the underlay)
-//!   cni: reference           # Debian's bridge + host-local (podnet's own: `podnet`, to come)
+//!   cni: podnet              # podnet's own plugin; or reference (Debian's bridge + host-local)
 //!   hosts: {external: true, internet: true}
 //!   cluster: {overlay: {mode: host-gw}}   # a ClusterConfig spec; defaults otherwise
 //! ```
@@ -91,11 +91,10 @@ pub enum StoreKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CniKind {
-    /// podnet's own plugin (not built yet: its issue is open).
-    Podnet,
-    /// Debian's reference `bridge` + `host-local` plugins (the default until podnet's
-    /// own plugin lands).
+    /// podnet's own plugin (the `podnet` executable acts as it), IPAM in the store.
     #[default]
+    Podnet,
+    /// Debian's reference `bridge` + `host-local` plugins.
     Reference,
 }
 

@@ -53,11 +53,6 @@ pub async fn up(
     opts: &UpOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Running, LabError> {
-    if lab.spec.cni == CniKind::Podnet {
-        return Err(LabError::Failed(
-            "spec.cni: podnet's own CNI plugin is not built yet (its issue is open); use `cni: reference` (Debian's bridge + host-local)".into(),
-        ));
-    }
     let plan = LabPlan::with_state_root(lab, opts.state_root.clone());
     let mut step = Stepper::new(progress);
 
@@ -99,7 +94,12 @@ pub async fn up(
     step.done();
 
     step.start("starting the controller and one agent per node");
-    start_processes(&plan, &plan.node_store_url(), &opts.podnet_exe)?;
+    start_processes(
+        &plan,
+        lab.spec.cni,
+        &plan.node_store_url(),
+        &opts.podnet_exe,
+    )?;
     step.done();
 
     step.start("waiting for every node to register and get its pod CIDR");
@@ -141,7 +141,22 @@ pub async fn up(
     Ok(Running { plan, store_url })
 }
 
-fn start_processes(plan: &LabPlan, store_url: &str, podnet: &Path) -> Result<(), LabError> {
+fn start_processes(
+    plan: &LabPlan,
+    cni: CniKind,
+    store_url: &str,
+    podnet: &Path,
+) -> Result<(), LabError> {
+    // The podnet executable is also the `podnet` CNI plugin (it acts as one when run
+    // with CNI_COMMAND set), so its directory goes first in CNI_PATH.
+    let bin_dirs = format!(
+        "{}:/usr/lib/cni",
+        podnet.parent().unwrap_or(Path::new("/")).display()
+    );
+    let chain = match cni {
+        CniKind::Podnet => "podnet",
+        CniKind::Reference => "reference",
+    };
     let exe = podnet.display().to_string();
     let first = plan
         .nodes()
@@ -180,6 +195,10 @@ fn start_processes(plan: &LabPlan, store_url: &str, podnet: &Path) -> Result<(),
             dir.display().to_string(),
             "--netns-prefix".into(),
             plan.prefix.clone(),
+            "--cni-chain".into(),
+            chain.into(),
+            "--cni-bin-dir".into(),
+            bin_dirs.clone(),
         ];
         procs::spawn_in(
             &plan.state_dir,

@@ -28,6 +28,10 @@ pub struct Args {
     /// Write the node's CNI conflist here once the node has a pod CIDR.
     #[arg(long)]
     cni_conf_dir: Option<PathBuf>,
+    /// The plugin chain of that conflist: `podnet` (podnet-cni, IPAM in the store) or
+    /// `reference` (Debian's bridge + host-local).
+    #[arg(long, default_value = "reference", value_parser = ["podnet", "reference"])]
+    cni_chain: String,
     /// Run the node runtime (lab): pods bound to this node become processes in their
     /// own network namespaces; state (logs, pids, IPAM, CNI cache) lives here.
     #[arg(long)]
@@ -62,7 +66,14 @@ pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<_>>()?;
     let cni = args.cni_conf_dir.clone().map(|conf_dir| CniOptions {
         conf_dir,
-        chain: CniChain::Reference,
+        chain: if args.cni_chain == "podnet" {
+            CniChain::Podnet {
+                store: store.to_string(),
+                node: args.node.clone(),
+            }
+        } else {
+            CniChain::Reference
+        },
         ipam_dir: args
             .runtime_dir
             .clone()
