@@ -73,7 +73,7 @@ mod tests {
     #[test]
     fn reference_chain_for_the_node_cidr() {
         let c = conflist(
-            CniChain::Reference,
+            &CniChain::Reference,
             "10.244.2.0/24".parse().unwrap(),
             1500,
             Path::new("/x"),
