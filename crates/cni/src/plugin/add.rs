@@ -88,6 +88,13 @@ pub async fn add(req: &Request) -> Result<CniResult, PluginError> {
         }
     };
 
+    tracing::info!(
+        container_id = %att.container_id,
+        ifname = %att.ifname,
+        address = %wiring.address,
+        host_veth = %wiring.host_veth,
+        "attached"
+    );
     build_result(req, &wiring, macs, netns_text)
 }
 

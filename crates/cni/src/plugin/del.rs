@@ -17,8 +17,9 @@ pub async fn del(req: &Request) -> Result<(), PluginError> {
     // The link first: an address must not be handed out again while a pod still has it.
     // If deleting fails the address stays allocated and the runtime retries DEL.
     dataplane::teardown(&node, &host_veth_name(&att.container_id, &att.ifname)).await?;
-    Ipam::new(store, &req.podnet.node)
+    let ip = Ipam::new(store, &req.podnet.node)
         .release(&att.container_id, &att.ifname)
         .await?;
+    tracing::info!(container_id = %att.container_id, ifname = %att.ifname, ?ip, "detached");
     Ok(())
 }
