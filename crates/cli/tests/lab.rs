@@ -142,6 +142,15 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: chatty, namespace: default}
+spec:
+  containers:
+  - name: talk
+    image: busybox:1.36
+    command: [sh, -c, "echo hello from chatty; while true; do sleep 1; done"]
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: test-container-pod, namespace: default}
 spec:
   nodeSelector: {kubernetes.io/hostname: node-1}
@@ -284,6 +293,9 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
         "-W2",
         "203.0.113.1",
     ]);
+    // Container output is kept for `podnet logs`.
+    let logs = lab.ok(&["logs", "chatty"]);
+    assert!(logs.contains("hello from chatty"), "{logs}");
     // The check can be run again on demand.
     let check = lab.ok(&["lab", "check", "--name", &lab.name]);
     assert!(check.contains(" 0 failed"), "{check}");
@@ -346,24 +358,37 @@ fn etcd_store_lab() {
     };
     let prefix = format!("pn-{}-", lab.name);
     let before = trace(&prefix, lab.root.path());
-    let file = lab.root.path().join("lab.yaml");
-    std::fs::write(
-        &file,
-        "apiVersion: podnet.io/v1alpha1\nkind: Lab\nspec:\n  nodes: 2\n  store: etcd\n  cni: reference\n  hosts: {external: false, internet: false}\n",
-    )
-    .unwrap();
+    // The quickstart lab again, now on etcd and with Debian's reference plugins,
+    // chosen on the command line.
     let pods = lab.root.path().join("pods.yaml");
-    std::fs::write(&pods, UPSTREAM_STYLE.replace("node-3", "node-2")).unwrap();
+    std::fs::write(&pods, UPSTREAM_STYLE).unwrap();
     let up = lab.ok(&[
         "lab",
         "up",
         "-f",
-        file.to_str().unwrap(),
+        "examples/quickstart/lab.yaml",
         "--name",
         &lab.name,
+        "--store",
+        "etcd",
+        "--cni",
+        "reference",
+        "examples/quickstart/manifests/",
         pods.to_str().unwrap(),
     ]);
     assert!(up.contains(" 0 failed"), "{up}");
+    assert!(up.contains("the client's own IP"), "{up}");
+    let conf = std::fs::read_to_string(
+        lab.root
+            .path()
+            .join(&lab.name)
+            .join("nodes/node-1/net.d/10-podnet.conflist"),
+    )
+    .unwrap();
+    assert!(
+        conf.contains("\"type\": \"bridge\"") && !conf.contains("\"type\": \"podnet\""),
+        "{conf}"
+    );
     let url_line = up
         .lines()
         .find(|l| l.contains("export PODNET_STORE="))
@@ -376,7 +401,7 @@ fn etcd_store_lab() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "node/node-1\nnode/node-2\n"
+        "node/node-1\nnode/node-2\nnode/node-3\n"
     );
     // The members run in their own namespaces, as separate hosts.
     let members = lab.ok(&[

@@ -19,6 +19,14 @@ pub struct Args {
     /// The lab's name (overrides the file's); labs with different names coexist.
     #[arg(long)]
     name: Option<String>,
+    /// The store: `embedded` (one file) or `etcd` (a 3-member etcd cluster on the
+    /// lab's network); overrides the lab file.
+    #[arg(long, value_parser = ["embedded", "etcd"])]
+    store: Option<String>,
+    /// The CNI plugins: `podnet` or `reference` (Debian's bridge + host-local);
+    /// overrides the lab file.
+    #[arg(long, value_parser = ["podnet", "reference"])]
+    cni: Option<String>,
     /// Seconds to wait for nodes and for pods.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -38,6 +46,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(n) = &args.name {
         lab.metadata.name = Some(n.clone());
         lab.validate()?;
+    }
+    match args.store.as_deref() {
+        Some("etcd") => lab.spec.store = podnet_lab::config::StoreKind::Etcd,
+        Some(_) => lab.spec.store = podnet_lab::config::StoreKind::Embedded,
+        None => {}
+    }
+    match args.cni.as_deref() {
+        Some("reference") => lab.spec.cni = podnet_lab::config::CniKind::Reference,
+        Some(_) => lab.spec.cni = podnet_lab::config::CniKind::Podnet,
+        None => {}
     }
     let loaded = crate::cmd::apply::load_all(&args.manifests)?;
     if !loaded.errors.is_empty() {
