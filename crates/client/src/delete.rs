@@ -50,8 +50,14 @@ pub async fn delete(
                     cascaded += 1;
                     delete_pod(api, &p.object_ref(), opts).await?;
                 }
-                for kind in Kind::ALL.iter().filter(|k| k.namespaced() && **k != Kind::Pod) {
-                    cascaded += api.store().delete_prefix(&kind.prefix(Some(&r.name))).await?;
+                for kind in Kind::ALL
+                    .iter()
+                    .filter(|k| k.namespaced() && **k != Kind::Pod)
+                {
+                    cascaded += api
+                        .store()
+                        .delete_prefix(&kind.prefix(Some(&r.name)))
+                        .await?;
                 }
                 api.delete(r).await?
             }
@@ -81,7 +87,11 @@ enum PodDeletion {
     Terminating,
 }
 
-async fn delete_pod(api: &Api, r: &ObjectRef, opts: DeleteOptions) -> Result<PodDeletion, ApiError> {
+async fn delete_pod(
+    api: &Api,
+    r: &ObjectRef,
+    opts: DeleteOptions,
+) -> Result<PodDeletion, ApiError> {
     loop {
         let Some(obj) = api.get(Kind::Pod, r.namespace.as_deref(), &r.name).await? else {
             return Ok(PodDeletion::Gone);
@@ -89,7 +99,11 @@ async fn delete_pod(api: &Api, r: &ObjectRef, opts: DeleteOptions) -> Result<Pod
         let Object::Pod(mut pod) = obj.clone() else {
             return Ok(PodDeletion::Gone);
         };
-        let bound = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+        let bound = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_some();
         let grace = opts.grace_period.unwrap_or_else(|| {
             pod.spec
                 .as_ref()
@@ -105,7 +119,11 @@ async fn delete_pod(api: &Api, r: &ObjectRef, opts: DeleteOptions) -> Result<Pod
         }
         pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
         pod.metadata.deletion_grace_period_seconds = Some(grace);
-        if api.put_if(&Object::Pod(pod), revision_of(&obj)).await?.is_some() {
+        if api
+            .put_if(&Object::Pod(pod), revision_of(&obj))
+            .await?
+            .is_some()
+        {
             return Ok(PodDeletion::Terminating);
         }
         // Changed under us (the runtime writing status): read again.

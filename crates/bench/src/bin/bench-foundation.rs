@@ -107,8 +107,8 @@ async fn run_backend(backend: &str, args: &Args, podnet: &PathBuf) -> anyhow::Re
     let from = store.revision().await? + 1;
     let n = args.services;
     let tracker = tokio::spawn(track(store.clone(), from, n));
-    let start = Instant::now();
     let loaded = objects::cluster(n);
+    let start = Instant::now();
     podnet_client::apply(&api, loaded, Vec::new())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
