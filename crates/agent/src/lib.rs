@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cniconf;
+pub mod ipam_reconcile;
 pub mod register;
 pub mod routes;
 
@@ -66,6 +67,17 @@ pub async fn run(
 ) -> Result<(), AgentError> {
     register::register(&api, &opts.node).await?;
     tracing::info!(node = %opts.node.name, ip = %opts.node.ip, "node registered");
+    if let Some(CniOptions {
+        chain: cniconf::CniChain::Podnet { .. },
+        ..
+    }) = &opts.cni
+    {
+        match ipam_reconcile::reclaim(&api, &opts.node.name).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "reclaimed addresses of vanished pods"),
+            Err(e) => tracing::warn!(error = %e, "IPAM reconcile failed"),
+        }
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     {
