@@ -1,4 +1,5 @@
 //! Shared pieces of podnet's benchmark programs.
 #![forbid(unsafe_code)]
 
+pub mod lab;
 pub mod objects;
