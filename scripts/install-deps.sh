@@ -11,6 +11,7 @@ PACKAGES=(
   iputils-ping dnsutils curl   # real clients for end-to-end tests
   containernetworking-plugins  # reference CNI plugins (bridge, host-local, portmap, bandwidth)
   iperf3 busybox-static        # throughput probes; a static shell for runtime tests
+  podman runc iptables file    # the CNI tests: podman as a real runtime; portmap needs iptables
   jq procps psmisc
 )
 
