@@ -14,6 +14,10 @@
 //! program re-executes itself there with `--drive`), so no `ip netns exec` is timed.
 //! Everything stays in the namespaces made here; they are deleted at the end, also
 //! when the run fails.
+//!
+//! At the end it counts what leaked: veths left in the node namespace, and addresses
+//! still held (host-local's reservation files, podnet's IPAM keys). The table is
+//! markdown, with the load average in its caption (the machine may be shared).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;
@@ -146,12 +150,74 @@ fn orchestrate(npods: usize, par: usize) -> Result<(), String> {
         if !out.status.success() {
             return Err(format!("driver for {variant} failed"));
         }
-        let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+        let mut v: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+        v["leaked_veths"] = json!(count_veths(&node)?);
+        v["leaked_addresses"] = json!(match variant {
+            "reference" => count_host_local(&tmp.path().join("host-local"))?,
+            _ => count_ipam_keys(&tmp.path().join("state.db"))?,
+        });
         results.push((variant, v));
         drop(guard);
     }
     report(npods, par, &results);
     Ok(())
+}
+
+/// Veth links left in the node namespace after every DEL.
+fn count_veths(node: &str) -> Result<usize, String> {
+    let out = Command::new("ip")
+        .args(["-n", node, "-o", "link", "show", "type", "veth"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("listing veths in {node} failed"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+}
+
+/// Reservation files (named by address) left in host-local's data directory.
+fn count_host_local(data: &Path) -> Result<usize, String> {
+    let mut n = 0;
+    let Ok(nets) = std::fs::read_dir(data) else {
+        return Ok(0);
+    };
+    for net in nets.flatten() {
+        for f in std::fs::read_dir(net.path())
+            .map_err(|e| e.to_string())?
+            .flatten()
+        {
+            n += usize::from(
+                f.file_name()
+                    .to_string_lossy()
+                    .parse::<std::net::IpAddr>()
+                    .is_ok(),
+            );
+        }
+    }
+    Ok(n)
+}
+
+/// IPAM keys (per address and per attachment) left in the store.
+fn count_ipam_keys(db: &Path) -> Result<usize, String> {
+    use podnet_cni::plugin::ipam::{ADDRESS_PREFIX, ATTACHMENT_PREFIX};
+    use podnet_store::Store;
+    let store = podnet_store::embedded::SqliteStore::open_oneshot(db).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut n = 0;
+        for prefix in [ADDRESS_PREFIX, ATTACHMENT_PREFIX] {
+            n += store
+                .range(prefix)
+                .await
+                .map_err(|e| e.to_string())?
+                .kvs
+                .len();
+        }
+        Ok(n)
+    })
 }
 
 fn put_node(db: &Path) -> Result<(), String> {
@@ -181,37 +247,52 @@ fn report(npods: usize, par: usize, results: &[(&str, Value)]) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     println!(
-        "podnet-cni vs reference bridge+host-local: {npods} pods, {par} in parallel, {cores} cores"
+        "podnet-cni vs reference bridge+host-local: {npods} pods, {par} in parallel, {cores} cores, \
+         load average {} at the end; every ADD/DEL of the run succeeded (any failure aborts it)",
+        load.join(" ")
     );
-    println!(
-        "{:<28} {:>12} {:>12} {:>8}",
-        "metric", "reference", "podnet", "ratio"
-    );
+    println!();
+    println!("| metric | reference | podnet | ratio |");
+    println!("|---|---:|---:|---:|");
     let rows = [
-        ("exec floor p50 (ms)", "/exec_floor_ms/p50"),
-        ("seq ADD p50 (ms)", "/seq_add_ms/p50"),
-        ("seq ADD p99 (ms)", "/seq_add_ms/p99"),
-        ("seq ADD mean (ms)", "/seq_add_ms/mean"),
-        ("seq DEL p50 (ms)", "/seq_del_ms/p50"),
-        ("seq DEL p99 (ms)", "/seq_del_ms/p99"),
-        ("seq DEL mean (ms)", "/seq_del_ms/mean"),
-        ("par ADD wall (ms)", "/par_add_wall_ms"),
-        ("par DEL wall (ms)", "/par_del_wall_ms"),
-        ("unique IPs seq", "/seq_unique_ips"),
-        ("unique IPs par", "/par_unique_ips"),
+        ("exec floor (VERSION) p50 ms", "/exec_floor_ms/p50"),
+        ("sequential ADD p50 ms", "/seq_add_ms/p50"),
+        ("sequential ADD p99 ms", "/seq_add_ms/p99"),
+        ("sequential ADD mean ms", "/seq_add_ms/mean"),
+        ("sequential DEL p50 ms", "/seq_del_ms/p50"),
+        ("sequential DEL p99 ms", "/seq_del_ms/p99"),
+        ("sequential DEL mean ms", "/seq_del_ms/mean"),
+        ("all ADDs, PAR in flight, wall ms", "/par_add_wall_ms"),
+        ("all DELs, PAR in flight, wall ms", "/par_del_wall_ms"),
     ];
     for (name, ptr) in rows {
         let a = r.pointer(ptr).and_then(Value::as_f64).unwrap_or(f64::NAN);
         let b = p.pointer(ptr).and_then(Value::as_f64).unwrap_or(f64::NAN);
-        println!("{name:<28} {a:>12.3} {b:>12.3} {:>8.2}", b / a);
+        let name = name.replace("PAR", &par.to_string());
+        println!("| {name} | {a:.1} | {b:.1} | {:.2} |", b / a);
+    }
+    let both = |ptr: &str| {
+        let f = |v: &Value| v.pointer(ptr).map(Value::to_string).unwrap_or_default();
+        (f(r), f(p))
+    };
+    for (name, ptr) in [
+        ("unique addresses, sequential", "/seq_unique_ips"),
+        ("unique addresses, parallel", "/par_unique_ips"),
+        ("leaked addresses at the end", "/leaked_addresses"),
+        ("veths left at the end", "/leaked_veths"),
+    ] {
+        let (a, b) = both(ptr);
+        println!("| {name} | {a} | {b} | |");
     }
     println!(
-        "{:<28} {:>12} {:>12}",
-        "ping pod 1 -> pod N",
+        "| ping pod 1 → pod {npods} | {} | {} | |",
         r["ping"].as_str().unwrap_or("?"),
         p["ping"].as_str().unwrap_or("?")
     );
+    println!();
     println!("(ratio = podnet / reference; below 1 is faster)");
 }
 

@@ -13,4 +13,4 @@ mod util;
 
 pub use api::*;
 pub use typed::{Api, Informer, InformerEvent};
-pub use url::{open, StoreUrl, DEFAULT_EMBEDDED_PATH};
+pub use url::{open, open_oneshot, StoreUrl, DEFAULT_EMBEDDED_PATH};

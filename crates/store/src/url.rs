@@ -93,6 +93,18 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// Like [`open`], for a short-lived process: an embedded store is opened with
+/// [`crate::embedded::SqliteStore::open_oneshot`] (no background threads, no lease
+/// expiry, no watches); etcd is opened as by [`open`].
+pub async fn open_oneshot(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Embedded(path) => {
+            Ok(Arc::new(crate::embedded::SqliteStore::open_oneshot(&path)?))
+        }
+        _ => open(url).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,9 +13,10 @@ use super::error::PluginError;
 /// How long opening the store may take (an etcd that does not answer).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens the store a plugin configuration names; any failure is "try again later".
+/// Opens the store a plugin configuration names, one-shot (no background threads: the
+/// plugin only reads and writes); any failure is "try again later".
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, PluginError> {
-    match tokio::time::timeout(OPEN_TIMEOUT, podnet_store::open(url)).await {
+    match tokio::time::timeout(OPEN_TIMEOUT, podnet_store::open_oneshot(url)).await {
         Ok(Ok(store)) => Ok(store),
         Ok(Err(e)) => Err(PluginError::StoreUnavailable(format!(
             "opening store {url}: {e}"

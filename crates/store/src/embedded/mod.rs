@@ -5,6 +5,10 @@
 //! opened store notices commits of any process through `PRAGMA data_version` and feeds
 //! the watchers; a maintenance thread expires leases and compacts old history (the last
 //! [`DEFAULT_RETENTION`] revisions are kept). See docs/store.md.
+//!
+//! A one-shot process (the CNI plugin, a CLI command) opens the store with
+//! [`SqliteStore::open_oneshot`]: no background threads, so no lease expiry, no
+//! compaction and no watches from that process; long-running processes do those.
 
 mod lease;
 mod read;
@@ -49,6 +53,11 @@ pub struct Options {
     pub maintenance_interval: Duration,
     /// Changes a watcher may have queued before it falls back to reading the log.
     pub watch_queue: usize,
+    /// Whether to start the poller and maintenance threads. Without them this process
+    /// never expires leases nor compacts history (other processes that open the store
+    /// with them still do), and [`Store::watch`] fails: for one-shot processes that only
+    /// read and write, such as the CNI plugin.
+    pub background: bool,
 }
 
 impl Default for Options {
@@ -58,6 +67,7 @@ impl Default for Options {
             poll_interval: Duration::from_millis(2),
             maintenance_interval: Duration::from_millis(200),
             watch_queue: 8192,
+            background: true,
         }
     }
 }
@@ -135,6 +145,18 @@ impl SqliteStore {
         Self::open_with(path, Options::default())
     }
 
+    /// Opens the database for a short-lived process: no background threads (see
+    /// [`Options::background`]), so opening and dropping it cost no thread start/join.
+    pub fn open_oneshot(path: &Path) -> Result<SqliteStore> {
+        Self::open_with(
+            path,
+            Options {
+                background: false,
+                ..Options::default()
+            },
+        )
+    }
+
     pub fn open_with(path: &Path, options: Options) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -147,7 +169,24 @@ impl SqliteStore {
         let mut write = schema::connect(path)?;
         schema::migrate(&mut write, path)?;
         let read = schema::connect(path)?;
-        let poll_conn = schema::connect(path)?;
+        if !options.background {
+            // A one-shot process leaves the write-ahead log in place when it closes
+            // (it stays as durable as before); checkpoints happen as usual when the log
+            // grows past SQLite's threshold, in whichever process commits then.
+            for conn in [&write, &read] {
+                conn.set_db_config(
+                    rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                    true,
+                )
+                .map_err(schema::sql_err(path))?;
+            }
+        }
+        let background = options.background;
+        let poll_conn = if background {
+            Some(schema::connect(path)?)
+        } else {
+            None
+        };
         let (rev, _) = read::meta(&read).map_err(schema::sql_err(path))?;
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
@@ -169,16 +208,18 @@ impl SqliteStore {
             inner: inner.clone(),
             threads: Vec::new(),
         };
-        let i = inner.clone();
-        store.threads.push(spawn(
-            "podnet-store-watch",
-            Box::new(move || watch::run_poller(i, poll_conn)),
-        )?);
-        store.threads.push(spawn(
-            "podnet-store-lease",
-            Box::new(move || lease::run_maintenance(inner)),
-        )?);
-        tracing::debug!(path = %path.display(), revision = rev, "opened embedded store");
+        if let Some(poll_conn) = poll_conn {
+            let i = inner.clone();
+            store.threads.push(spawn(
+                "podnet-store-watch",
+                Box::new(move || watch::run_poller(i, poll_conn)),
+            )?);
+            store.threads.push(spawn(
+                "podnet-store-lease",
+                Box::new(move || lease::run_maintenance(inner)),
+            )?);
+        }
+        tracing::debug!(path = %path.display(), revision = rev, background, "opened embedded store");
         Ok(store)
     }
 
@@ -276,6 +317,12 @@ impl Store for SqliteStore {
     }
 
     async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream> {
+        if !self.inner.options.background {
+            return Err(StoreError::Backend(format!(
+                "watch on {}: expected a store opened with background threads, found one opened one-shot",
+                self.inner.path.display()
+            )));
+        }
         let (rev, compacted) = self.blocking(|i| i.meta()).await?;
         if from != 0 && from <= compacted {
             return Err(StoreError::Compacted {
