@@ -1,5 +1,5 @@
 //! The crate's only `unsafe` code: the nsfs ioctl that tells which kind of
-//! namespace a file descriptor refers to.
+//! namespace a file descriptor refers to, and the fork of [`send_from_child`].
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -15,4 +15,37 @@ pub(crate) fn ns_type(fd: BorrowedFd<'_>) -> nix::Result<i32> {
     // returns the namespace type. `fd` is a borrowed, open descriptor that
     // stays valid for the duration of the call.
     unsafe { ns_get_nstype_raw(fd.as_raw_fd()) }
+}
+
+/// Sends the netlink request `msg` on `sock` from a forked child process and
+/// returns the child's pid at once; the child closes stdin, stdout and stderr
+/// first (so that whoever reads this process's output is not kept waiting),
+/// sends, waits for the kernel's answer and exits.
+///
+/// This is for requests whose syscall outlasts their effect: deleting a link
+/// unregisters it at once, then waits in the kernel (`rcu_barrier`) for tens
+/// of milliseconds before the ack. The caller watches for the effect itself.
+pub(crate) fn send_from_child(sock: BorrowedFd<'_>, msg: &[u8]) -> nix::Result<nix::unistd::Pid> {
+    use nix::sys::socket::{recv, send, MsgFlags};
+    use nix::unistd::{close, fork, ForkResult};
+    let fd = sock.as_raw_fd();
+    // SAFETY: the child of a possibly multi-threaded process may only call
+    // async-signal-safe functions until it exits. It calls close, send, recv
+    // and _exit (thin wrappers over the syscalls, no allocation, no locks) on
+    // memory prepared before the fork (`msg`, a stack buffer), and never
+    // returns from this function.
+    match unsafe { fork() }? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            for std_fd in 0..3 {
+                let _ = close(std_fd);
+            }
+            let mut ok = send(fd, msg, MsgFlags::empty()).is_ok();
+            let mut buf = [0u8; 1024];
+            ok &= recv(fd, &mut buf, MsgFlags::empty()).is_ok();
+            // SAFETY: _exit ends the child at once, running no destructors nor
+            // atexit handlers (which could take locks held by other threads).
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+    }
 }

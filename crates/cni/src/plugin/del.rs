@@ -16,7 +16,7 @@ pub async fn del(req: &Request) -> Result<(), PluginError> {
     let node = Handle::current()?;
     // The link first: an address must not be handed out again while a pod still has it.
     // If deleting fails the address stays allocated and the runtime retries DEL.
-    dataplane::teardown(&node, &host_veth_name(&att.container_id, &att.ifname)).await?;
+    dataplane::teardown_detached(&node, &host_veth_name(&att.container_id, &att.ifname)).await?;
     let ip = Ipam::new(store, &req.podnet.node)
         .release(&att.container_id, &att.ifname)
         .await?;

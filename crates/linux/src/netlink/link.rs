@@ -23,7 +23,7 @@ fn by_name(name: &str) -> LinkMessage {
     msg
 }
 
-fn by_index(index: u32) -> LinkMessage {
+pub(super) fn by_index(index: u32) -> LinkMessage {
     let mut msg = LinkMessage::default();
     msg.header.index = index;
     msg

@@ -10,6 +10,7 @@ mod error;
 mod fdb;
 mod link;
 mod link_add;
+mod link_del;
 mod link_parse;
 mod neighbour;
 mod route;
