@@ -313,8 +313,12 @@ fn invoke(binary: &Path, conf: &Value, cmd: &str, cid: &str, netns: &str) -> Res
         .spawn()
         .map_err(|e| format!("{}: {e}", binary.display()))?;
     if let Some(mut i) = child.stdin.take() {
-        i.write_all(conf.to_string().as_bytes())
-            .map_err(|e| e.to_string())?;
+        // A plugin may exit without reading all of stdin (VERSION): its exit status
+        // and output decide, not the broken pipe.
+        match i.write_all(conf.to_string().as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.to_string()),
+            _ => {}
+        }
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {

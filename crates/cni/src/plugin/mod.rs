@@ -118,6 +118,7 @@ where
     V: AsRef<OsStr>,
 {
     let env = PluginEnv::from_vars(vars)?;
+    tracing::debug!(command = %env.command, "request");
     let stdin =
         stdin.map_err(|e| PluginError::Io(format!("reading the configuration from stdin: {e}")))?;
     if env.command == Command::Version {
