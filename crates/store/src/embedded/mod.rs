@@ -38,6 +38,10 @@ use write::WriteTxn;
 /// the last 100,000 revisions.
 pub const DEFAULT_RETENTION: i64 = 100_000;
 
+/// Pages of write-ahead log after which a one-shot process's commit checkpoints it
+/// (SQLite's default is 1000).
+const ONESHOT_WAL_PAGES: i64 = 64;
+
 /// The most operations one transaction may carry.
 pub const MAX_TXN_OPS: usize = 10_000;
 
@@ -171,14 +175,18 @@ impl SqliteStore {
         let read = schema::connect(path)?;
         if !options.background {
             // A one-shot process leaves the write-ahead log in place when it closes
-            // (it stays as durable as before); checkpoints happen as usual when the log
-            // grows past SQLite's threshold, in whichever process commits then.
+            // (it stays as durable as before); its commits checkpoint the log once it
+            // grows past ONESHOT_WAL_PAGES.
             for conn in [&write, &read] {
                 conn.set_db_config(
                     rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
                     true,
                 )
                 .map_err(schema::sql_err(path))?;
+                // A short log: a process that opens the file while no other has it
+                // open rebuilds the log's index by reading the whole log.
+                conn.pragma_update(None, "wal_autocheckpoint", ONESHOT_WAL_PAGES)
+                    .map_err(schema::sql_err(path))?;
             }
         }
         let background = options.background;
