@@ -180,3 +180,42 @@ async fn many_transactions() {
         .all(|p| p[0].kv.mod_revision <= p[1].kv.mod_revision));
     assert_eq!(events.last().unwrap().kv.mod_revision, r.revision);
 }
+
+/// A one-shot store (the CNI plugin's) reads and writes like any other on the same
+/// file, on one connection and without background threads; its writes reach the
+/// watchers of a normal store; it refuses to watch; a later one-shot open sees its
+/// data (the log it leaves uncheckpointed is read back).
+#[tokio::test(flavor = "current_thread")]
+async fn oneshot_store_reads_writes_and_refuses_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let normal = SqliteStore::open(&path).unwrap();
+    let mut w = normal.watch("/o/", 0).await.unwrap();
+    for i in 0..3 {
+        let one = SqliteStore::open_oneshot(&path).unwrap();
+        let key = format!("/o/k{i}");
+        let r = one
+            .txn(
+                Txn::new()
+                    .when([podnet_store::Compare::absent(&key)])
+                    .and_then([Op::put(&key, b"v".to_vec())]),
+            )
+            .await
+            .unwrap();
+        assert!(r.succeeded);
+        assert_eq!(one.range("/o/").await.unwrap().kvs.len(), i + 1);
+        let err = one
+            .watch("/o/", 0)
+            .await
+            .err()
+            .expect("a one-shot store cannot watch");
+        assert!(err.to_string().contains("one-shot"), "{err}");
+        drop(one);
+        let ev = next_event(&mut w).await;
+        assert_eq!(ev.kv.key, key);
+    }
+    drop(w);
+    drop(normal);
+    let again = SqliteStore::open_oneshot(&path).unwrap();
+    assert_eq!(again.range("/o/").await.unwrap().kvs.len(), 3);
+}

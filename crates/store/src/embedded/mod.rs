@@ -80,7 +80,8 @@ impl Default for Options {
 pub(crate) struct Inner {
     path: PathBuf,
     write: Mutex<Connection>,
-    read: Mutex<Connection>,
+    /// The connection for reads; `None` in a one-shot store, which reads on `write`.
+    read: Option<Mutex<Connection>>,
     hub: Hub,
     poll_signal: Signal,
     maintenance_signal: Signal,
@@ -93,7 +94,10 @@ impl Inner {
     }
 
     fn read_conn(&self) -> MutexGuard<'_, Connection> {
-        self.read.lock().unwrap_or_else(|e| e.into_inner())
+        match &self.read {
+            Some(read) => read.lock().unwrap_or_else(|e| e.into_inner()),
+            None => self.write_conn(),
+        }
     }
 
     /// Runs `f` in a write transaction; returns its value and the revision after it.
@@ -172,34 +176,41 @@ impl SqliteStore {
         }
         let mut write = schema::connect(path)?;
         schema::migrate(&mut write, path)?;
-        let read = schema::connect(path)?;
-        if !options.background {
+        let background = options.background;
+        // A one-shot process reads on its one connection too: it runs one request at
+        // a time, and a second connection costs its open and schema parse.
+        let read = if background {
+            Some(schema::connect(path)?)
+        } else {
+            None
+        };
+        if !background {
             // A one-shot process leaves the write-ahead log in place when it closes
             // (it stays as durable as before); its commits checkpoint the log once it
             // grows past ONESHOT_WAL_PAGES.
-            for conn in [&write, &read] {
-                conn.set_db_config(
+            write
+                .set_db_config(
                     rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
                     true,
                 )
                 .map_err(schema::sql_err(path))?;
-                // A short log: a process that opens the file while no other has it
-                // open rebuilds the log's index by reading the whole log.
-                conn.pragma_update(None, "wal_autocheckpoint", ONESHOT_WAL_PAGES)
-                    .map_err(schema::sql_err(path))?;
-            }
+            // A short log: a process that opens the file while no other has it
+            // open rebuilds the log's index by reading the whole log.
+            write
+                .pragma_update(None, "wal_autocheckpoint", ONESHOT_WAL_PAGES)
+                .map_err(schema::sql_err(path))?;
         }
-        let background = options.background;
         let poll_conn = if background {
             Some(schema::connect(path)?)
         } else {
             None
         };
-        let (rev, _) = read::meta(&read).map_err(schema::sql_err(path))?;
+        let (rev, _) =
+            read::meta(read.as_ref().unwrap_or(&write)).map_err(schema::sql_err(path))?;
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
             write: Mutex::new(write),
-            read: Mutex::new(read),
+            read: read.map(Mutex::new),
             hub: Hub::new(read::end_of(rev), options.watch_queue),
             poll_signal: Signal::default(),
             maintenance_signal: Signal::default(),
