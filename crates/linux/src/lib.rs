@@ -18,6 +18,6 @@ pub mod netns;
 mod sys;
 pub mod sysctl;
 
-pub use netlink::{Handle, NetlinkError};
+pub use netlink::{Handle, NetlinkError, PendingDelete};
 pub use netns::{NetNs, NetnsError};
 pub use sysctl::SysctlError;

@@ -135,13 +135,9 @@ pub async fn teardown(node: &Handle, host_veth: &str) -> Result<(), PluginError>
     Ok(())
 }
 
-/// Like [`teardown`], but returns as soon as both ends are gone, leaving the kernel's
-/// tens of milliseconds of cleanup after that to a child process (see
-/// `Handle::delete_link_detached`). For DEL, where that wait is most of the time.
-pub async fn teardown_detached(node: &Handle, host_veth: &str) -> Result<(), PluginError> {
-    node.delete_link_detached(host_veth).await?;
-    Ok(())
-}
+// DEL deletes the host veth with `Handle::start_delete` / `finish_delete`: it
+// returns as soon as both ends are gone, leaving the kernel's tens of milliseconds of
+// cleanup after that (rcu_barrier) to a child process.
 
 /// Compares the kernel with `w`; the error says the first difference found.
 pub async fn check(

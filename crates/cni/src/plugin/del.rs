@@ -4,7 +4,6 @@
 use podnet_linux::Handle;
 
 use super::context::open_store;
-use super::dataplane;
 use super::error::PluginError;
 use super::ipam::Ipam;
 use super::names::host_veth_name;
@@ -12,12 +11,18 @@ use super::Request;
 
 pub async fn del(req: &Request) -> Result<(), PluginError> {
     let att = req.attachment()?;
-    let store = open_store(&req.podnet.store).await?;
     let node = Handle::current()?;
     // The link first: an address must not be handed out again while a pod still has it.
-    // If deleting fails the address stays allocated and the runtime retries DEL.
-    dataplane::teardown_detached(&node, &host_veth_name(&att.container_id, &att.ifname)).await?;
-    let ip = Ipam::new(store, &req.podnet.node)
+    // If deleting fails the address stays allocated and the runtime retries DEL. The
+    // kernel unregisters the link while the store opens (`Handle::start_delete`).
+    let pending = node
+        .start_delete(&host_veth_name(&att.container_id, &att.ifname))
+        .await?;
+    let store = open_store(&req.podnet.store).await;
+    if let Some(pending) = pending {
+        node.finish_delete(pending).await?;
+    }
+    let ip = Ipam::new(store?, &req.podnet.node)
         .release(&att.container_id, &att.ifname)
         .await?;
     tracing::info!(container_id = %att.container_id, ifname = %att.ifname, ?ip, "detached");

@@ -21,6 +21,16 @@ const POLL: Duration = Duration::from_micros(200);
 /// How long the child may take before the link is deleted here instead.
 const DEADLINE: Duration = Duration::from_secs(5);
 
+/// A link deletion sent from a child process, not yet seen to be done; finish it
+/// with [`Handle::finish_delete`].
+#[derive(Debug)]
+#[must_use = "the link may still be there until finish_delete says it is gone"]
+pub struct PendingDelete {
+    name: String,
+    index: u32,
+    child: nix::unistd::Pid,
+}
+
 impl Handle {
     /// Deletes link `name` like [`Handle::delete_link`] (a missing link is
     /// success), but returns once the link is gone instead of once the kernel
@@ -29,11 +39,22 @@ impl Handle {
     /// If the child fails or is slow, the link is deleted synchronously, so an
     /// error is reported as by [`Handle::delete_link`].
     pub async fn delete_link_detached(&self, name: &str) -> Result<(), NetlinkError> {
+        match self.start_delete(name).await? {
+            Some(pending) => self.finish_delete(pending).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The first half of [`Handle::delete_link_detached`]: sends the request
+    /// from a child and returns at once, so that the caller can do other work
+    /// while the kernel unregisters the link. `None` when the link is already
+    /// gone (or was deleted here, when this handle cannot detach).
+    pub async fn start_delete(&self, name: &str) -> Result<Option<PendingDelete>, NetlinkError> {
         if self.netns() != "current" {
-            return self.delete_link(name).await;
+            return self.delete_link(name).await.map(|()| None);
         }
         let Some(link) = self.link(name).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let op = || format!("deleting link {name}");
         let sock = socket(
@@ -50,18 +71,27 @@ impl Handle {
         msg.finalize();
         let mut bytes = vec![0u8; msg.buffer_len()];
         msg.serialize(&mut bytes);
-        let child = match crate::sys::send_from_child(sock.as_fd(), &bytes) {
-            Ok(child) => child,
+        match crate::sys::send_from_child(sock.as_fd(), &bytes) {
+            Ok(child) => Ok(Some(PendingDelete {
+                name: link.name,
+                index: link.index,
+                child,
+            })),
             Err(e) => {
                 tracing::debug!(error = %e, link = name, "fork failed; deleting in this process");
-                return self.delete_link(name).await;
+                self.delete_link(name).await.map(|()| None)
             }
-        };
-        drop(sock);
+        }
+    }
+
+    /// Waits until the link of `pending` is gone; if its child fails or takes
+    /// longer than 5 s, deletes the link here and returns that result.
+    pub async fn finish_delete(&self, pending: PendingDelete) -> Result<(), NetlinkError> {
+        let PendingDelete { name, index, child } = pending;
         let start = Instant::now();
         loop {
-            match self.link_by_index(link.index).await? {
-                Some(l) if l.name == link.name => {}
+            match self.link_by_index(index).await? {
+                Some(l) if l.name == name => {}
                 _ => {
                     // Reap the child whenever it ends (a one-shot process
                     // usually exits first, and then init reaps it).
@@ -77,7 +107,7 @@ impl Handle {
                 Ok(WaitStatus::StillAlive)
             );
             if failed || start.elapsed() > DEADLINE {
-                return self.delete_link(name).await;
+                return self.delete_link(&name).await;
             }
             // A short sleep on this thread: the runtime's timer ticks in
             // milliseconds, and the link usually goes within one.

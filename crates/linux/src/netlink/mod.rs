@@ -26,6 +26,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use nix::errno::Errno;
 
 pub use error::{NetlinkError, Reason};
+pub use link_del::PendingDelete;
 
 use crate::netns::NetnsError;
 
