@@ -47,6 +47,36 @@ struct Lab {
 }
 
 impl Lab {
+    /// A lab named `<tag><pid>` with its state in a temp dir.
+    fn new(tag: &str) -> Lab {
+        Lab {
+            name: format!("{tag}{}", std::process::id() % 100_000),
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        format!("pn-{}-", self.name)
+    }
+
+    /// `lab up` of the quickstart plus the upstream-style manifest, with `extra`
+    /// options; returns its output.
+    fn up_quickstart(&self, extra: &[&str]) -> String {
+        let upstream = self.root.path().join("upstream.yaml");
+        std::fs::write(&upstream, UPSTREAM_STYLE).unwrap();
+        let mut args = vec![
+            "lab",
+            "up",
+            "-f",
+            "examples/quickstart/lab.yaml",
+            "--name",
+            &self.name,
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["examples/quickstart/manifests/", upstream.to_str().unwrap()]);
+        self.ok(&args)
+    }
+
     fn podnet(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_podnet"))
             .args(args)
@@ -170,25 +200,10 @@ fn pod_ip(lab: &Lab, name: &str) -> String {
 #[test]
 fn quickstart_and_upstream_manifest_then_no_trace() {
     require_root();
-    let lab = Lab {
-        name: format!("t{}", std::process::id() % 100_000),
-        root: tempfile::tempdir().unwrap(),
-    };
-    let prefix = format!("pn-{}-", lab.name);
+    let lab = Lab::new("t");
+    let prefix = lab.prefix();
     let before = trace(&prefix, lab.root.path());
-
-    let extra = lab.root.path().join("upstream.yaml");
-    std::fs::write(&extra, UPSTREAM_STYLE).unwrap();
-    let up = lab.ok(&[
-        "lab",
-        "up",
-        "-f",
-        "examples/quickstart/lab.yaml",
-        "--name",
-        &lab.name,
-        "examples/quickstart/manifests/",
-        extra.to_str().unwrap(),
-    ]);
+    let up = lab.up_quickstart(&[]);
     assert!(up.contains("lab check"), "{up}");
     assert!(up.contains(" 0 failed"), "{up}");
     assert!(
@@ -352,30 +367,12 @@ fn etcd_store_lab() {
             .success(),
         "the etcd lab needs etcd: apt-get install etcd-server"
     );
-    let lab = Lab {
-        name: format!("e{}", std::process::id() % 100_000),
-        root: tempfile::tempdir().unwrap(),
-    };
-    let prefix = format!("pn-{}-", lab.name);
+    let lab = Lab::new("e");
+    let prefix = lab.prefix();
     let before = trace(&prefix, lab.root.path());
     // The quickstart lab again, now on etcd and with Debian's reference plugins,
     // chosen on the command line.
-    let pods = lab.root.path().join("pods.yaml");
-    std::fs::write(&pods, UPSTREAM_STYLE).unwrap();
-    let up = lab.ok(&[
-        "lab",
-        "up",
-        "-f",
-        "examples/quickstart/lab.yaml",
-        "--name",
-        &lab.name,
-        "--store",
-        "etcd",
-        "--cni",
-        "reference",
-        "examples/quickstart/manifests/",
-        pods.to_str().unwrap(),
-    ]);
+    let up = lab.up_quickstart(&["--store", "etcd", "--cni", "reference"]);
     assert!(up.contains(" 0 failed"), "{up}");
     assert!(up.contains("the client's own IP"), "{up}");
     let conf = std::fs::read_to_string(
