@@ -108,6 +108,38 @@ pub(crate) fn go_error_text(e: &io::Error) -> String {
     }
 }
 
+/// Answers every UDP datagram with `text` until `stop` (serve-hostname's and porter's
+/// UDP servers); `what` names the server in logs.
+pub(crate) async fn answer_udp(
+    sock: UdpSocket,
+    text: String,
+    what: &'static str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if let Ok(addr) = sock.local_addr() {
+        tracing::info!(%addr, what, "serving UDP");
+    }
+    let mut buf = [0u8; 2048];
+    loop {
+        let peer = tokio::select! {
+            () = crate::stopped(&mut stop) => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok((_, peer)) => peer,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(error) => {
+                    tracing::warn!(%error, what, "UDP receive failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        tracing::debug!(%peer, what, "UDP request");
+        if let Err(error) = sock.send_to(text.as_bytes(), peer).await {
+            tracing::debug!(%error, %peer, what, "UDP answer not sent");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,37 +107,18 @@ pub async fn serve_porter(
         });
     }
     for (sock, value) in sockets.udp {
-        tasks.spawn(serve_udp(sock, value, stop_rx.clone()));
+        tasks.spawn(crate::net::answer_udp(
+            sock,
+            value,
+            "porter",
+            stop_rx.clone(),
+        ));
     }
     shutdown.await;
     tracing::info!("porter: shutting down");
     let _ = stop_tx.send(true);
     tasks.join_all().await;
     Exit(0)
-}
-
-async fn serve_udp(sock: UdpSocket, value: String, mut stop: watch::Receiver<bool>) {
-    if let Ok(addr) = sock.local_addr() {
-        tracing::info!(%addr, "porter: serving UDP");
-    }
-    let mut buf = [0u8; 2048];
-    loop {
-        let peer = tokio::select! {
-            () = crate::stopped(&mut stop) => return,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok((_, peer)) => peer,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
-                Err(error) => {
-                    tracing::warn!(%error, "porter: UDP receive failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        if let Err(error) = sock.send_to(value.as_bytes(), peer).await {
-            tracing::debug!(%error, %peer, "porter: UDP answer not sent");
-        }
-    }
 }
 
 #[cfg(test)]

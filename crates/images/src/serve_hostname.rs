@@ -35,7 +35,12 @@ pub async fn serve_hostname(
         tasks.spawn(serve_tcp(listener, hostname.clone(), stop_rx.clone()));
     }
     if let Some(sock) = sockets.udp {
-        tasks.spawn(serve_udp(sock, hostname.clone(), stop_rx.clone()));
+        tasks.spawn(crate::net::answer_udp(
+            sock,
+            hostname.clone(),
+            "serve-hostname",
+            stop_rx.clone(),
+        ));
     }
     let stopper = async {
         shutdown.await;
@@ -92,30 +97,5 @@ async fn serve_tcp(listener: TcpListener, hostname: String, mut stop: watch::Rec
             let _ = stream.write_all(hostname.as_bytes()).await;
             let _ = stream.shutdown().await;
         });
-    }
-}
-
-async fn serve_udp(sock: UdpSocket, hostname: String, mut stop: watch::Receiver<bool>) {
-    if let Ok(addr) = sock.local_addr() {
-        tracing::info!(%addr, "serve-hostname: serving UDP");
-    }
-    let mut buf = [0u8; 2048];
-    loop {
-        let peer = tokio::select! {
-            () = crate::stopped(&mut stop) => return,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok((_, peer)) => peer,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
-                Err(error) => {
-                    tracing::warn!(%error, "serve-hostname: UDP receive failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        tracing::debug!(%peer, "serve-hostname: UDP request");
-        if let Err(error) = sock.send_to(hostname.as_bytes(), peer).await {
-            tracing::debug!(%error, %peer, "serve-hostname: UDP answer not sent");
-        }
     }
 }
