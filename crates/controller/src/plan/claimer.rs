@@ -78,6 +78,30 @@ impl<'a> Claimer<'a> {
             .collect()
     }
 
+    /// The plan: `object` to write when it changed, the keys this plan creates, and
+    /// the held keys of the class `pred` selects that it no longer keeps.
+    pub fn finish<T>(
+        &mut self,
+        owner: Owner,
+        object: Option<T>,
+        problems: Vec<crate::plan::conditions::Problem>,
+        pred: impl Fn(&AllocKey) -> bool,
+    ) -> crate::plan::service::AllocPlan<T> {
+        let releases = self
+            .owned(pred)
+            .into_iter()
+            .filter(|k| !self.keep.contains(k))
+            .filter_map(|k| self.allocs.get(&k).map(|a| (k, a.rev)))
+            .collect();
+        crate::plan::service::AllocPlan {
+            owner,
+            object,
+            claims: std::mem::take(&mut self.new),
+            releases,
+            problems,
+        }
+    }
+
     /// Gives back this plan's reservations (it will not be written).
     pub fn rollback(&mut self) {
         for k in self.new.drain(..) {

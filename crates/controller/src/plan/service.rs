@@ -115,17 +115,8 @@ pub fn plan_service(
     {
         new.status = None;
     }
-    let releases = c
-        .owned(|k| !matches!(k, AllocKey::PodCidr(_)))
-        .into_iter()
-        .filter(|k| !c.keep.contains(k))
-        .filter_map(|k| c.allocs.get(&k).map(|a| (k, a.rev)))
-        .collect();
-    Planned::Plan(AllocPlan {
-        owner,
-        object: (new != *svc).then_some(new),
-        claims: std::mem::take(&mut c.new),
-        releases,
-        problems,
-    })
+    let object = (new != *svc).then_some(new);
+    Planned::Plan(c.finish(owner, object, problems, |k| {
+        !matches!(k, AllocKey::PodCidr(_))
+    }))
 }
