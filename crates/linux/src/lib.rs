@@ -7,6 +7,8 @@
 //!   and bridge FDB entries over rtnetlink, with [`NetlinkError`]s that name
 //!   the operation, the object and the namespace;
 //! - [`sysctl`]: `net.*` sysctls of a namespace;
+//! - [`nft`]: nftables over netlink — typed tables, sets, maps and rules,
+//!   one atomic batch per transaction, and a diff of applied vs desired;
 //! - [`model`]: the plain values (desired and observed state) all of the
 //!   above speak, comparable with `==`.
 //!
@@ -15,6 +17,7 @@
 pub mod model;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 mod sys;
 pub mod sysctl;
 
