@@ -13,7 +13,9 @@
 #![forbid(unsafe_code)]
 
 pub mod endpoints;
+pub mod maglev;
 pub mod model;
+pub mod ruleset;
 
 pub use model::{
     build, Action, Backend, BackendSet, Frontend, FrontendKind, ProxyInput, ProxyModel,

@@ -1,0 +1,284 @@
+use std::net::Ipv4Addr;
+
+use podnet_linux::nft::{ElemData, Stmt, TableState, Value, Verdict};
+use podnet_model::k8s_openapi::api::core::v1::Service;
+use podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde_json::json;
+
+use super::*;
+use crate::model::{build, ProxyInput};
+
+const NODE_IPS: &[Ipv4Addr] = &[Ipv4Addr::new(172, 18, 0, 2)];
+
+fn cfg() -> RulesetConfig {
+    RulesetConfig {
+        cluster_cidr: "10.244.0.0/16".parse().unwrap(),
+        service_cidr: "10.96.0.0/12".parse().unwrap(),
+    }
+}
+
+fn service(name: &str, ip: &str, extra: serde_json::Value) -> Service {
+    let mut v = json!({"metadata": {"name": name, "namespace": "default"},
+        "spec": {"clusterIP": ip, "ports": [{"name": "http", "port": 80}]}});
+    for (k, x) in extra.as_object().unwrap() {
+        v["spec"][k] = x.clone();
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn slice(svc: &str, ips: &[&str]) -> EndpointSlice {
+    let eps: Vec<_> = ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "nodeName": "a", "conditions": {"ready": true}}))
+        .collect();
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("{svc}-x"), "namespace": "default", "labels": {"kubernetes.io/service-name": svc}},
+        "addressType": "IPv4", "endpoints": eps, "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    }))
+    .unwrap()
+}
+
+fn table(services: &[Service], slices: &[EndpointSlice]) -> TableState {
+    plan(
+        &build(ProxyInput {
+            services,
+            slices,
+            node: "a",
+            node_ips: NODE_IPS,
+        }),
+        &cfg(),
+    )
+}
+
+fn fe(ip: &str, proto: u8, port: u16) -> Vec<Value> {
+    vec![
+        Value::Ipv4(ip.parse().unwrap()),
+        Value::Proto(proto),
+        Value::Port(port),
+    ]
+}
+
+fn verdict(t: &TableState, set: &str, key: &[Value]) -> Option<Verdict> {
+    match &t.sets[set].elements.get(key)?.data {
+        Some(ElemData::Verdict(v)) => Some(v.clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn backends(t: &TableState, map: &str, key: &[Value]) -> Vec<String> {
+    t.sets[map]
+        .elements
+        .values()
+        .filter(|e| e.key[..3] == *key)
+        .map(|e| match &e.data {
+            Some(ElemData::Values(v)) => match (&e.key[3], &v[0], &v[1]) {
+                (Value::U32(s), Value::Ipv4(ip), Value::Port(p)) => format!("{s}={ip}:{p}"),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn cluster_ip_and_node_port_share_one_balancing_chain_per_backend_count() {
+    let s = service(
+        "web",
+        "10.96.0.20",
+        json!({"type": "NodePort", "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}),
+    );
+    let t = table(&[s], &[slice("web", &["10.244.1.5", "10.244.1.6"])]);
+    let cip = fe("10.96.0.20", 6, 80);
+    let np = fe("172.18.0.2", 6, 30080);
+    assert_eq!(
+        verdict(&t, "frontends", &cip),
+        Some(Verdict::Goto("lb-random-2".into()))
+    );
+    assert_eq!(
+        verdict(&t, "frontends", &np),
+        Some(Verdict::Goto("lb-random-2".into()))
+    );
+    assert_eq!(
+        backends(&t, "backends", &cip),
+        ["0=10.244.1.5:8080", "1=10.244.1.6:8080"]
+    );
+    assert_eq!(
+        backends(&t, "backends", &np),
+        ["0=10.244.1.5:8080", "1=10.244.1.6:8080"]
+    );
+    assert!(t.sets["masquerade-off-cluster"].elements.contains_key(&cip));
+    assert!(t.sets["masquerade-always"].elements.contains_key(&np));
+    let lb = &t.chains["lb-random-2"].rules;
+    assert_eq!(lb.len(), 1);
+    match &lb[0].exprs[0] {
+        Stmt::Dnat {
+            to:
+                NatTarget::Map {
+                    fields,
+                    map,
+                    remember: None,
+                    ..
+                },
+            ..
+        } => {
+            assert_eq!(map, "backends");
+            assert_eq!(
+                fields[3],
+                Field::NumgenRandom {
+                    modulus: 2,
+                    offset: 0
+                }
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let hairpin: Vec<_> = t.sets["hairpin"].elements.keys().cloned().collect();
+    assert_eq!(hairpin.len(), 2);
+}
+
+#[test]
+fn chains_do_not_grow_with_services() {
+    let few = table(
+        &[service("a", "10.96.0.20", json!({}))],
+        &[slice("a", &["10.244.1.5", "10.244.1.6"])],
+    );
+    let services: Vec<Service> = (0..500)
+        .map(|i| {
+            service(
+                &format!("s{i}"),
+                &format!("10.96.{}.{}", 1 + i / 200, 1 + i % 200),
+                json!({}),
+            )
+        })
+        .collect();
+    let slices: Vec<EndpointSlice> = (0..500)
+        .map(|i| slice(&format!("s{i}"), &["10.244.1.5", "10.244.2.6"]))
+        .collect();
+    let many = table(&services, &slices);
+    assert_eq!(few.chains.len(), many.chains.len());
+    assert_eq!(many.sets["frontends"].elements.len(), 500);
+    assert_eq!(many.sets["backends"].elements.len(), 1000);
+}
+
+#[test]
+fn a_service_without_endpoints_rejects_and_local_policy_without_local_ones_drops() {
+    let lonely = service("lonely", "10.96.0.30", json!({}));
+    let local = service(
+        "local",
+        "10.96.0.31",
+        json!({"internalTrafficPolicy": "Local"}),
+    );
+    let mut remote = slice("local", &["10.244.2.9"]);
+    remote.endpoints[0].node_name = Some("b".into());
+    let t = table(&[lonely, local], &[remote]);
+    assert_eq!(
+        verdict(&t, "no-endpoints", &fe("10.96.0.30", 6, 80)),
+        Some(Verdict::Goto("reject".into()))
+    );
+    assert_eq!(
+        verdict(&t, "no-endpoints", &fe("10.96.0.31", 6, 80)),
+        Some(Verdict::Drop)
+    );
+    assert!(t.sets["frontends"].elements.is_empty());
+    assert_eq!(t.sets["cluster-ips"].elements.len(), 2);
+    assert!(!t.chains.keys().any(|c| c.starts_with("lb")));
+}
+
+#[test]
+fn one_endpoint_change_changes_only_that_services_elements() {
+    let services: Vec<Service> = (0..50)
+        .map(|i| service(&format!("s{i}"), &format!("10.96.1.{}", i + 1), json!({})))
+        .collect();
+    let mut slices: Vec<EndpointSlice> = (0..50)
+        .map(|i| slice(&format!("s{i}"), &["10.244.1.5", "10.244.2.6"]))
+        .collect();
+    let before = table(&services, &slices);
+    slices[7] = slice("s7", &["10.244.1.5", "10.244.2.7"]);
+    let after = table(&services, &slices);
+    assert_eq!(before.chains, after.chains);
+    let changed: Vec<_> = after.sets["backends"]
+        .elements
+        .iter()
+        .filter(|(k, e)| before.sets["backends"].elements.get(*k) != Some(*e))
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0][..3], fe("10.96.1.8", 6, 80)[..]);
+}
+
+#[test]
+fn maglev_and_affinity_get_their_own_shared_chains() {
+    let mut mag = service("mag", "10.96.0.40", json!({}));
+    mag.metadata.annotations = Some(
+        [(
+            crate::model::LOAD_BALANCING_ANNOTATION.to_string(),
+            "maglev".to_string(),
+        )]
+        .into(),
+    );
+    let aff = service(
+        "aff",
+        "10.96.0.41",
+        json!({"sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 30}}}),
+    );
+    let t = table(
+        &[mag, aff],
+        &[
+            slice("mag", &["10.244.1.5", "10.244.1.6"]),
+            slice("aff", &["10.244.1.5", "10.244.1.6"]),
+        ],
+    );
+    assert_eq!(
+        verdict(&t, "frontends", &fe("10.96.0.40", 6, 80)),
+        Some(Verdict::Goto("lb-maglev-251".into()))
+    );
+    assert_eq!(
+        backends(&t, "backends", &fe("10.96.0.40", 6, 80)).len(),
+        251
+    );
+    let chain = "lb-random-2-affinity-30";
+    assert_eq!(
+        verdict(&t, "frontends", &fe("10.96.0.41", 6, 80)),
+        Some(Verdict::Goto(chain.into()))
+    );
+    let rules = &t.chains[chain].rules;
+    assert_eq!(rules.len(), 2);
+    for r in rules {
+        match &r.exprs[0] {
+            Stmt::Dnat {
+                to:
+                    NatTarget::Map {
+                        remember: Some(rem),
+                        ..
+                    },
+                ..
+            } => {
+                assert_eq!(rem.set, "affinity");
+                assert_eq!(rem.timeout, Some(std::time::Duration::from_secs(30)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn source_ranges_become_interval_elements() {
+    let s: Service = serde_json::from_value(json!({"metadata": {"name": "lb", "namespace": "default"},
+        "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.50", "loadBalancerSourceRanges": ["172.18.0.100/32"],
+                 "ports": [{"name": "http", "port": 80, "nodePort": 30081}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.200"}]}}}))
+    .unwrap();
+    let t = table(&[s], &[slice("lb", &["10.244.1.5"])]);
+    let lb = fe("172.18.255.200", 6, 80);
+    assert!(t.sets["source-restricted"].elements.contains_key(&lb));
+    let allowed: Vec<_> = t.sets["source-allowed"].elements.values().collect();
+    assert_eq!(allowed.len(), 1);
+    assert_eq!(
+        allowed[0].key[3],
+        Value::Ipv4("172.18.0.100".parse().unwrap())
+    );
+    assert_eq!(
+        allowed[0].key_end.as_ref().unwrap()[3],
+        Value::Ipv4("172.18.0.100".parse().unwrap())
+    );
+}
