@@ -14,6 +14,7 @@
 //!
 //! See `docs/linux.md` for the thread model and the netlink mapping.
 
+pub mod conntrack;
 pub mod model;
 pub mod netlink;
 pub mod netns;
