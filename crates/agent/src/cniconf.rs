@@ -14,7 +14,9 @@ pub enum CniChain {
     Podnet { store: String, node: String },
 }
 
-/// The conflist for `pod_cidr` (pure).
+/// The conflist for `pod_cidr` (pure). `mtu` is the pods' MTU
+/// (`ClusterConfigSpec::pod_mtu`: the underlay MTU, less 50 in vxlan mode), given to
+/// both chains so that pods, veths and the bridge match the overlay.
 pub fn conflist(chain: &CniChain, pod_cidr: IpNet, mtu: u32, data_dir: &Path) -> serde_json::Value {
     let gateway = first_host(pod_cidr);
     match chain {
@@ -22,7 +24,7 @@ pub fn conflist(chain: &CniChain, pod_cidr: IpNet, mtu: u32, data_dir: &Path) ->
             "cniVersion": "1.1.0",
             "name": "podnet",
             "plugins": [
-                {"type": "podnet", "store": store, "node": node, "bridge": "cni0", "hairpin": true}
+                {"type": "podnet", "store": store, "node": node, "bridge": "cni0", "hairpin": true, "mtu": mtu}
             ]
         }),
         CniChain::Reference => serde_json::json!({
@@ -83,5 +85,27 @@ mod tests {
             "10.244.2.1"
         );
         assert_eq!(c["plugins"][0]["bridge"], "cni0");
+        assert_eq!(c["plugins"][0]["mtu"], 1500);
+    }
+
+    #[test]
+    fn mtu_follows_the_cluster_config() {
+        use podnet_model::config::{ClusterConfigSpec, OverlayMode};
+        let mut cfg = ClusterConfigSpec::default();
+        let cidr = "10.244.2.0/24".parse().unwrap();
+        for chain in [
+            CniChain::Reference,
+            CniChain::Podnet {
+                store: "/s".into(),
+                node: "n".into(),
+            },
+        ] {
+            let c = conflist(&chain, cidr, cfg.pod_mtu(), Path::new("/x"));
+            assert_eq!(c["plugins"][0]["mtu"], 1450, "vxlan: underlay - 50");
+        }
+        cfg.overlay.mode = OverlayMode::HostGw;
+        cfg.mtu = 9000;
+        let c = conflist(&CniChain::Reference, cidr, cfg.pod_mtu(), Path::new("/x"));
+        assert_eq!(c["plugins"][0]["mtu"], 9000);
     }
 }

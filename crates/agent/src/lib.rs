@@ -1,21 +1,30 @@
 //! `podnet agent`: one per node, running in the node's network namespace. It registers
-//! the Node and keeps its heartbeat, waits for the node's pod CIDR and writes the
-//! node's CNI configuration, routes every other node's pod CIDR (host-gw), and in the
-//! lab runs the node runtime (the kubelet role).
+//! the Node (addresses, and the annotations peers route by) and keeps its heartbeat,
+//! writes the node's CNI configuration once it has a pod CIDR, keeps the cross-node
+//! routing state (VXLAN overlay or host-gw, from the ClusterConfig) through a pure
+//! planner (`plan`) and a diffing applier (`apply`), serves metrics, and in the lab
+//! runs the node runtime (the kubelet role).
 #![forbid(unsafe_code)]
 
+pub mod annotations;
+pub mod apply;
 pub mod cniconf;
+pub mod condition;
 pub mod ipam_reconcile;
+pub mod metrics;
+pub mod plan;
+pub mod reconcile;
 pub mod register;
-pub mod routes;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use ipnet::IpNet;
-use podnet_model::{Kind, Object};
-use podnet_store::{Api, Informer, InformerEvent};
+use podnet_model::config::ClusterConfigSpec;
+use podnet_model::Kind;
+use podnet_store::{Api, Informer};
 
 pub use register::NodeIdentity;
 
@@ -27,8 +36,12 @@ pub struct AgentOptions {
     pub node: NodeIdentity,
     /// Where the node's CNI conflist is written; `None`: leave CNI config alone.
     pub cni: Option<CniOptions>,
-    /// Route other nodes' pod CIDRs via their node IPs.
-    pub host_gw_routes: bool,
+    /// Keep the cross-node routing state (the overlay mode comes from `cluster`).
+    pub routing: bool,
+    /// The cluster's settings (overlay mode, VNI, port, MTU), read at start.
+    pub cluster: ClusterConfigSpec,
+    /// Serve Prometheus metrics here (`GET /metrics`).
+    pub metrics: Option<SocketAddr>,
     /// Run the node runtime (lab only).
     pub runtime: Option<podnet_runtime::RuntimeConfig>,
 }
@@ -57,6 +70,12 @@ pub enum AgentError {
     },
     #[error("node runtime: {0}")]
     Runtime(String),
+    #[error("binding the metrics listener on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Runs the agent until `shutdown` resolves.
@@ -80,6 +99,22 @@ pub async fn run(
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    let metrics = metrics::Metrics::new();
+    if let Some(addr) = opts.metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| AgentError::Metrics { addr, source })?;
+        tracing::info!(%addr, "serving metrics on /metrics");
+        let metrics = metrics.clone();
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            metrics::serve(listener, metrics, async move {
+                let _ = stop.changed().await;
+            })
+            .await;
+            Ok(())
+        });
+    }
     {
         let api = api.clone();
         let id = opts.node.clone();
@@ -100,7 +135,8 @@ pub async fn run(
         let api = api.clone();
         let opts = opts.clone();
         let stop = stop_rx.clone();
-        tasks.spawn(async move { follow_nodes(api, opts, stop).await });
+        let metrics = metrics.clone();
+        tasks.spawn(async move { follow_nodes(api, opts, metrics, stop).await });
     }
     if let Some(cfg) = opts.runtime.clone() {
         let api = api.clone();
@@ -129,67 +165,72 @@ pub async fn run(
 }
 
 /// Watches Nodes: writes the CNI config once this node has a pod CIDR, and keeps the
-/// host-gw routes to every other node.
+/// routing state to every other node (see `reconcile`). The informer runs in its own
+/// task so that a burst of events (100 nodes added at once) is drained into one
+/// reconcile.
 async fn follow_nodes(
     api: Api,
     opts: AgentOptions,
+    metrics: Arc<metrics::Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), AgentError> {
-    let handle = if opts.host_gw_routes {
-        Some(podnet_linux::Handle::current()?)
+    let applier = if opts.routing {
+        Some(apply::Applier::new(podnet_linux::Handle::current()?))
     } else {
         None
     };
-    let mut informer = Informer::new(api, Kind::Node, None);
-    let mut nodes: std::collections::BTreeMap<String, routes::Peer> = Default::default();
-    let mut written: Option<IpNet> = None;
+    let mut rec = reconcile::Reconciler::new(
+        api.clone(),
+        opts.node.name.clone(),
+        opts.node.ip,
+        opts.cluster.clone(),
+        applier,
+        opts.cni.clone(),
+        metrics,
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let informer = tokio::spawn(async move {
+        let mut informer = Informer::new(api, Kind::Node, None);
+        loop {
+            if tx.send(informer.next().await).is_err() {
+                return;
+            }
+        }
+    });
+    let _abort = AbortOnDrop(informer);
+    let mut next_full = tokio::time::Instant::now() + reconcile::RESYNC;
     loop {
-        let ev = tokio::select! {
-            ev = informer.next() => ev,
-            _ = stop.changed() => return Ok(()),
+        let wake = if rec.last_failed {
+            tokio::time::Instant::now() + reconcile::RETRY
+        } else {
+            next_full
         };
-        match ev {
-            InformerEvent::Restarted(all) => {
-                nodes.clear();
-                for o in all {
-                    if let Object::Node(n) = o {
-                        if let Some(p) = routes::peer_of(&n) {
-                            nodes.insert(p.name.clone(), p);
-                        }
-                    }
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { return Ok(()) };
+                let mut changed = rec.on_event(ev);
+                while let Ok(ev) = rx.try_recv() {
+                    changed |= rec.on_event(ev);
+                }
+                if changed {
+                    rec.reconcile(false).await?;
+                } else {
+                    rec.skipped();
                 }
             }
-            InformerEvent::Applied(Object::Node(n)) => {
-                let name = n.metadata.name.clone().unwrap_or_default();
-                match routes::peer_of(&n) {
-                    Some(p) => nodes.insert(name, p),
-                    None => nodes.remove(&name),
-                };
+            _ = tokio::time::sleep_until(wake) => {
+                rec.reconcile(true).await?;
+                next_full = tokio::time::Instant::now() + reconcile::RESYNC;
             }
-            InformerEvent::Deleted(r, _) => {
-                nodes.remove(&r.name);
-            }
-            InformerEvent::Applied(_) => continue,
+            _ = stop.changed() => return Ok(()),
         }
-        if let (Some(cni), Some(me)) = (&opts.cni, nodes.get(&opts.node.name)) {
-            if written != Some(me.pod_cidr) {
-                let list = cniconf::conflist(&cni.chain, me.pod_cidr, 1500, &cni.ipam_dir);
-                cniconf::write(&cni.conf_dir, &list).map_err(|source| AgentError::CniConfig {
-                    dir: cni.conf_dir.clone(),
-                    source,
-                })?;
-                tracing::info!(pod_cidr = %me.pod_cidr, dir = %cni.conf_dir.display(), "CNI configuration written");
-                written = Some(me.pod_cidr);
-            }
-        }
-        if let Some(h) = &handle {
-            let peers: Vec<routes::Peer> = nodes.values().cloned().collect();
-            let desired = routes::plan(&opts.node.name, &peers);
-            match routes::apply(h, &desired).await {
-                Ok((0, 0)) => {}
-                Ok((added, removed)) => tracing::info!(added, removed, "pod routes updated"),
-                Err(e) => tracing::warn!(error = %e, "updating pod routes failed"),
-            }
-        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

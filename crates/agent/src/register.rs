@@ -20,6 +20,9 @@ pub struct NodeIdentity {
     pub name: String,
     pub ip: IpAddr,
     pub labels: BTreeMap<String, String>,
+    /// Annotations the agent owns on its Node (`annotations::published`): set on every
+    /// registration, other annotations left alone.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The Node as this agent reports it, merged into `existing` (pure).
@@ -31,6 +34,12 @@ pub fn desired_node(id: &NodeIdentity, existing: Option<&Node>, now: Timestamp) 
     labels.insert("kubernetes.io/os".into(), "linux".into());
     for (k, v) in &id.labels {
         labels.insert(k.clone(), v.clone());
+    }
+    if !id.annotations.is_empty() {
+        let ann = node.metadata.annotations.get_or_insert_with(BTreeMap::new);
+        for (k, v) in &id.annotations {
+            ann.insert(k.clone(), v.clone());
+        }
     }
     let status = node.status.get_or_insert_with(NodeStatus::default);
     status.addresses = Some(vec![
@@ -118,6 +127,7 @@ mod tests {
             name: "n1".into(),
             ip: "172.18.0.2".parse().unwrap(),
             labels: [("zone".to_string(), "a".to_string())].into(),
+            annotations: [("podnet.io/public-ip".to_string(), "172.18.0.2".to_string())].into(),
         };
         let t0 = Timestamp::from_second(1_000).unwrap();
         let first = desired_node(&id, None, t0);
@@ -136,5 +146,9 @@ mod tests {
         assert_eq!(ready.last_transition_time, Some(Time(t0)));
         assert_eq!(ready.last_heartbeat_time, Some(Time(t1)));
         assert_eq!(second.metadata.labels.unwrap()["zone"], "a");
+        assert_eq!(
+            second.metadata.annotations.unwrap()["podnet.io/public-ip"],
+            "172.18.0.2"
+        );
     }
 }

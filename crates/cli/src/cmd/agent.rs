@@ -22,9 +22,16 @@ pub struct Args {
     /// Labels for the Node, k=v[,k=v...].
     #[arg(long, value_delimiter = ',')]
     node_labels: Vec<String>,
-    /// Route other nodes' pod CIDRs via their node IPs (host-gw).
+    /// Leave cross-node routing alone (by default the agent keeps the VXLAN overlay or
+    /// the host-gw routes, as the ClusterConfig's overlay mode says).
     #[arg(long)]
+    no_routing: bool,
+    /// Accepted for compatibility; routing is on unless --no-routing.
+    #[arg(long, hide = true)]
     host_gw_routes: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9150).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     /// Write the node's CNI conflist here once the node has a pod CIDR.
     #[arg(long)]
     cni_conf_dir: Option<PathBuf>,
@@ -109,11 +116,15 @@ pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
             name: args.node,
             ip,
             labels,
+            annotations: podnet_agent::annotations::published(cfg.overlay.mode, ip),
         },
         cni,
-        host_gw_routes: args.host_gw_routes,
+        routing: !args.no_routing,
+        cluster: cfg.clone(),
+        metrics: args.metrics,
         runtime,
     };
+    let _ = args.host_gw_routes;
     podnet_agent::run(api, opts, super::controller::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
