@@ -275,23 +275,25 @@ pub fn delete(flow: &Flow) -> Result<bool, ConntrackError> {
     }
 }
 
-/// Deletes the DNATed flows of protocol `proto` whose reply comes from one of
-/// `endpoints` (address, port): the flows a removed service endpoint leaves behind.
-/// Other flows, and flows that reached those endpoints directly, stay. Returns how
-/// many were deleted.
-pub fn delete_dnatted_to(
+/// Deletes the DNATed flows of protocol `proto` that went to one of `pairs`
+/// ((frontend address, port) as the client addressed it, (endpoint address, port) that
+/// answers): the flows a removed service endpoint leaves behind. Other flows, flows
+/// of other frontends to the same endpoint, and flows that reached the endpoint
+/// directly stay. Returns how many were deleted.
+pub fn delete_dnatted(
     proto: u8,
-    endpoints: &[(Ipv4Addr, u16)],
+    pairs: &[((Ipv4Addr, u16), (Ipv4Addr, u16))],
 ) -> Result<usize, ConntrackError> {
-    if endpoints.is_empty() {
+    if pairs.is_empty() {
         return Ok(0);
     }
     let mut deleted = 0;
     for flow in list()? {
-        if flow.original.proto == proto
-            && flow.dnatted()
-            && endpoints.contains(&(flow.reply.src, flow.reply.sport))
-            && delete(&flow)?
+        let pair = (
+            (flow.original.dst, flow.original.dport),
+            (flow.reply.src, flow.reply.sport),
+        );
+        if flow.original.proto == proto && flow.dnatted() && pairs.contains(&pair) && delete(&flow)?
         {
             deleted += 1;
         }

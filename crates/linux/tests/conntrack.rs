@@ -94,8 +94,11 @@ fn deletes_only_the_dnatted_flows_of_removed_endpoints() {
     let (before, deleted, after) = ns
         .run(|| {
             let before = conntrack::list().expect("list");
-            let deleted = conntrack::delete_dnatted_to(17, &[("10.244.2.5".parse().unwrap(), 53)])
-                .expect("delete");
+            let pair = (
+                ("10.96.0.10".parse().unwrap(), 53),
+                ("10.244.2.5".parse().unwrap(), 53),
+            );
+            let deleted = conntrack::delete_dnatted(17, &[pair]).expect("delete");
             (before, deleted, conntrack::list().expect("list"))
         })
         .expect("entering the namespace");
