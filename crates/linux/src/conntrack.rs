@@ -47,6 +47,9 @@ pub enum ConntrackError {
     Malformed { op: &'static str, what: String },
 }
 
+/// ((frontend address, port), (endpoint address, port)).
+pub type AddrPair = ((Ipv4Addr, u16), (Ipv4Addr, u16));
+
 /// One direction of a flow: addresses, protocol number, ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tuple {
@@ -280,10 +283,7 @@ pub fn delete(flow: &Flow) -> Result<bool, ConntrackError> {
 /// answers): the flows a removed service endpoint leaves behind. Other flows, flows
 /// of other frontends to the same endpoint, and flows that reached the endpoint
 /// directly stay. Returns how many were deleted.
-pub fn delete_dnatted(
-    proto: u8,
-    pairs: &[((Ipv4Addr, u16), (Ipv4Addr, u16))],
-) -> Result<usize, ConntrackError> {
+pub fn delete_dnatted(proto: u8, pairs: &[AddrPair]) -> Result<usize, ConntrackError> {
     if pairs.is_empty() {
         return Ok(0);
     }
