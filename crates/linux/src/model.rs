@@ -161,6 +161,13 @@ pub struct VethSpec {
     /// Defaults to `mtu` when `None`.
     pub peer_mtu: Option<u32>,
     pub peer_mac: Option<Mac>,
+    /// Index of a bridge to attach the first end to as it is created
+    /// (`ip link add ... master BR`): if that fails, no pair is left behind.
+    pub master: Option<u32>,
+    /// Create the first end up (`ip link add ... up`). The peer cannot be: the
+    /// kernel configures it before the pair is joined, and a veth without its
+    /// peer refuses to open (`ENOTCONN`).
+    pub up: bool,
 }
 
 impl VethSpec {
@@ -172,6 +179,8 @@ impl VethSpec {
             peer_name: peer_name.into(),
             peer_mtu: None,
             peer_mac: None,
+            master: None,
+            up: false,
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Creating links (`ip link add`): bridge, veth pair, vxlan, dummy.
 //! Each fails with `EEXIST` ([`NetlinkError::is_exists`]) if the name is
-//! taken; links are created down.
+//! taken; links are created down (a veth pair may be created up and attached,
+//! see [`VethSpec`]).
 
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
 
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -45,10 +46,13 @@ impl Handle {
             .await
     }
 
-    /// `ip link add NAME type veth peer name PEER [netns NS]`. With
-    /// `peer_netns`, the peer is created directly inside that namespace
+    /// `ip link add NAME [master BR] [up] type veth peer name PEER [netns NS]`.
+    /// With `peer_netns`, the peer is created directly inside that namespace
     /// under its final name (`IFLA_NET_NS_FD` in the peer's message), so a
-    /// pod's `eth0` never exists in the node's namespace.
+    /// pod's `eth0` never exists in the node's namespace. `spec.master` and
+    /// `spec.up` are applied by the kernel in the same request (one round
+    /// trip instead of three); a master that cannot take the link fails the
+    /// whole creation.
     pub async fn add_veth(
         &self,
         spec: &VethSpec,
@@ -61,8 +65,16 @@ impl Handle {
             peer.attributes
                 .push(LinkAttribute::NetNsFd(ns.as_fd().as_raw_fd()));
         }
+        let mut first = base(&spec.name, spec.mtu, spec.mac);
+        if let Some(master) = spec.master {
+            first.attributes.push(LinkAttribute::Controller(master));
+        }
+        if spec.up {
+            first.header.flags = LinkFlags::Up;
+            first.header.change_mask = LinkFlags::Up;
+        }
         let msg = with_info(
-            base(&spec.name, spec.mtu, spec.mac),
+            first,
             InfoKind::Veth,
             Some(InfoData::Veth(InfoVeth::Peer(peer))),
         );
