@@ -49,3 +49,23 @@ pub(crate) fn send_from_child(sock: BorrowedFd<'_>, msg: &[u8]) -> nix::Result<n
         }
     }
 }
+
+/// `setsockopt(fd, SOL_NETLINK, option, &1)`: turns on a boolean netlink
+/// socket option (`NETLINK_CAP_ACK`, `NETLINK_EXT_ACK`), which nix does not
+/// wrap.
+pub(crate) fn netlink_flag_on(sock: BorrowedFd<'_>, option: libc::c_int) -> nix::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `sock` is an open descriptor for the duration of the call; the
+    // option value points to a live c_int whose exact size is passed, and
+    // the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_NETLINK,
+            option,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    nix::errno::Errno::result(rc).map(drop)
+}

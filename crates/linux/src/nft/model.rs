@@ -202,9 +202,13 @@ impl Set {
         self.data.is_some()
     }
 
-    /// Bytes of the key as the kernel stores it (each field padded to 4).
+    /// Bytes of the key as the kernel stores it: one field as it is, the
+    /// fields of a concatenation padded to 4 bytes each.
     pub fn key_len(&self) -> usize {
-        concat_len(&self.key)
+        match self.key.as_slice() {
+            [one] => one.len(),
+            many => concat_len(many),
+        }
     }
 }
 
