@@ -5,8 +5,9 @@
 //!
 //! Probes: container-to-container on localhost, pod-to-pod on one node and across
 //! nodes (where the server is agnhost netexec, the server must see the client's own
-//! pod IP: no NAT), and node-to-pod. Service, DNS, egress and policy probes join as
-//! those parts land.
+//! pod IP: no NAT), over UDP too where both ends run netexec (the client's netexec
+//! `/dial`s the server's UDP `clientip`), and node-to-pod. Service, DNS, egress and
+//! policy probes join as those parts land.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,6 +26,8 @@ pub struct Target {
     pub port: Option<i32>,
     /// It runs agnhost netexec on `port` (so `/clientip` can be asked).
     pub netexec: bool,
+    /// A UDP port it declares (netexec's UDP server answers `clientip`).
+    pub udp_port: Option<i32>,
     pub containers: usize,
 }
 
@@ -40,6 +43,15 @@ pub enum How {
     /// HTTP GET `/clientip` from `from_netns`; the answer must start with `expect_ip:`.
     ClientIp {
         from_netns: String,
+        addr: String,
+        port: i32,
+        expect_ip: String,
+    },
+    /// From `from_netns`, ask the client's own netexec (on 127.0.0.1:`via_port`) to
+    /// send `clientip` over UDP to `addr:port`; the answer must name `expect_ip`.
+    UdpClientIp {
+        from_netns: String,
+        via_port: i32,
         addr: String,
         port: i32,
         expect_ip: String,
@@ -67,8 +79,12 @@ pub fn target_of(pod: &Pod, netns: String) -> Option<Target> {
     let ip = pod.status.as_ref()?.pod_ip.clone()?;
     let mut port = None;
     let mut netexec = false;
+    let mut udp_port = None;
     for c in &spec.containers {
         for p in c.ports.iter().flatten() {
+            if p.protocol.as_deref() == Some("UDP") && udp_port.is_none() {
+                udp_port = Some(p.container_port);
+            }
             if p.protocol.as_deref().unwrap_or("TCP") == "TCP" && port.is_none() {
                 port = Some(p.container_port);
                 let args = c.args.clone().unwrap_or_default();
@@ -88,6 +104,7 @@ pub fn target_of(pod: &Pod, netns: String) -> Option<Target> {
         ip,
         port,
         netexec,
+        udp_port,
         containers: spec.containers.len(),
     })
 }
@@ -125,6 +142,33 @@ pub fn plan(pods: &[Target], nodes: &[(String, String)]) -> Vec<Probe> {
         for (other, _) in nodes.iter().filter(|(n, _)| n != node) {
             if let Some(s) = servers.iter().find(|s| &s.node == other) {
                 out.push(pod_probe("pod-to-pod, across nodes", client, s));
+            }
+        }
+        // UDP across nodes, from a netexec client to a netexec UDP server.
+        let udp_client = pods.iter().find(|p| &p.node == node && p.netexec);
+        for (other, _) in nodes.iter().filter(|(n, _)| n != node) {
+            let server = pods
+                .iter()
+                .find(|s| &s.node == other && s.netexec && s.udp_port.is_some());
+            if let (Some(c), Some(s)) = (udp_client, server) {
+                out.push(Probe {
+                    check: "pod-to-pod UDP, across nodes",
+                    from: format!("{} ({})", c.name, c.node),
+                    to: format!(
+                        "{} ({}, {}:{}/udp)",
+                        s.name,
+                        s.node,
+                        s.ip,
+                        s.udp_port.unwrap_or_default()
+                    ),
+                    how: How::UdpClientIp {
+                        from_netns: c.netns.clone(),
+                        via_port: c.port.unwrap_or_default(),
+                        addr: s.ip.clone(),
+                        port: s.udp_port.unwrap_or_default(),
+                        expect_ip: c.ip.clone(),
+                    },
+                });
             }
         }
     }
@@ -236,6 +280,50 @@ pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
                 Err(e) => (false, format!("could not run curl (install curl): {e}")),
             }
         }
+        How::UdpClientIp {
+            from_netns,
+            via_port,
+            addr,
+            port,
+            expect_ip,
+        } => {
+            let url = format!(
+                "http://127.0.0.1:{via_port}/dial?request=clientip&protocol=udp&host={addr}&port={port}&tries=1"
+            );
+            let out = Command::new("ip")
+                .args(["netns", "exec", from_netns, "curl", "-s", "-m", &secs, &url])
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {
+                    let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                    let seen = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["responses"][0].as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    let ip = seen.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(&seen);
+                    if ip == expect_ip {
+                        (
+                            true,
+                            format!("server saw {seen} over UDP: the client's own IP"),
+                        )
+                    } else {
+                        (
+                            false,
+                            format!("dial answered {body}, expected {expect_ip} (NAT or loss?)"),
+                        )
+                    }
+                }
+                Ok(o) => (
+                    false,
+                    format!(
+                        "curl exited with {}: {}",
+                        o.status,
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    ),
+                ),
+                Err(e) => (false, format!("could not run curl (install curl): {e}")),
+            }
+        }
     };
     Outcome {
         probe: probe.clone(),
@@ -301,6 +389,7 @@ mod tests {
             ip: ip.into(),
             port,
             netexec,
+            udp_port: netexec.then_some(8081),
             containers,
         }
     }
@@ -335,5 +424,27 @@ mod tests {
         );
         // Across nodes from n2's client c to n1's server b.
         assert!(matches!(&probes[3].how, How::ClientIp { from_netns, .. } if from_netns == "ns-c"));
+    }
+
+    #[test]
+    fn udp_probe_between_netexec_pods_on_different_nodes() {
+        let pods = [
+            t("a", "n1", "10.0.1.2", Some(8080), true, 1),
+            t("b", "n2", "10.0.2.2", Some(8080), true, 1),
+        ];
+        let nodes = [
+            ("n1".to_string(), "ns-n1".to_string()),
+            ("n2".to_string(), "ns-n2".to_string()),
+        ];
+        let probes = plan(&pods, &nodes);
+        let udp: Vec<&Probe> = probes
+            .iter()
+            .filter(|p| p.check == "pod-to-pod UDP, across nodes")
+            .collect();
+        assert_eq!(udp.len(), 2);
+        assert!(
+            matches!(&udp[0].how, How::UdpClientIp { from_netns, via_port: 8080, addr, port: 8081, expect_ip }
+            if from_netns == "ns-a" && addr == "10.0.2.2" && expect_ip == "10.0.1.2")
+        );
     }
 }

@@ -30,6 +30,9 @@ pub enum Progress {
     },
 }
 
+/// Where each lab agent serves its metrics, inside its node's namespace.
+pub const AGENT_METRICS: &str = "127.0.0.1:9150";
+
 pub struct UpOptions {
     /// The `podnet` executable the lab's processes run.
     pub podnet_exe: PathBuf,
@@ -188,7 +191,10 @@ fn start_processes(
             node.name.clone(),
             "--node-ip".into(),
             node.ip.to_string(),
-            "--host-gw-routes".into(),
+            // Routing follows the ClusterConfig's overlay mode; metrics on the node
+            // namespace's own loopback (`podnet lab exec NODE -- curl 127.0.0.1:9150/metrics`).
+            "--metrics".into(),
+            AGENT_METRICS.into(),
             "--cni-conf-dir".into(),
             dir.join("net.d").display().to_string(),
             "--runtime-dir".into(),

@@ -27,6 +27,10 @@ pub struct Args {
     /// overrides the lab file.
     #[arg(long, value_parser = ["podnet", "reference"])]
     cni: Option<String>,
+    /// Cross-node routing: `vxlan` (an overlay) or `host-gw` (routes via node IPs);
+    /// overrides the lab file's `cluster.overlay.mode`.
+    #[arg(long, value_parser = ["vxlan", "host-gw"])]
+    overlay: Option<String>,
     /// Seconds to wait for nodes and for pods.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -55,6 +59,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.cni.as_deref() {
         Some("reference") => lab.spec.cni = podnet_lab::config::CniKind::Reference,
         Some(_) => lab.spec.cni = podnet_lab::config::CniKind::Podnet,
+        None => {}
+    }
+    match args.overlay.as_deref() {
+        Some("host-gw") => {
+            lab.spec.cluster.overlay.mode = podnet_model::config::OverlayMode::HostGw
+        }
+        Some(_) => lab.spec.cluster.overlay.mode = podnet_model::config::OverlayMode::Vxlan,
         None => {}
     }
     let loaded = crate::cmd::apply::load_all(&args.manifests)?;

@@ -1,0 +1,573 @@
+//! Cross-node routing in the lab, end to end, in both overlay modes (one lab per
+//! mode, uniquely named, run in parallel): pod-to-pod across nodes over TCP and UDP
+//! with the server seeing the client's own pod IP, node-to-pod, the kernel state each
+//! mode implies (VXLAN device and MTU, or routes via node IPs), the agent's metrics
+//! endpoint (curl inside a node namespace), a node joining and leaving (a namespace on
+//! the lab's switch with its own agent) with every other node converging within 1 s,
+//! and a TCP stream between pods on two nodes that keeps flowing while one agent is
+//! killed with SIGKILL and restarted (and the restarted agent changes nothing in the
+//! kernel). `lab down` leaves no trace. Needs root, ip, curl, nsenter and iperf3.
+#![allow(clippy::print_stdout)] // convergence times are printed; asserted against the 1 s bound
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn require_root_and_tools() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        uid, "0",
+        "the lab tests need root (network namespaces); run them as root"
+    );
+    for (tool, pkg) in [
+        ("ip", "iproute2"),
+        ("curl", "curl"),
+        ("nsenter", "util-linux"),
+        ("iperf3", "iperf3"),
+    ] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "the routing lab tests need {tool}: apt-get install {pkg} (scripts/install-deps.sh)"
+        );
+    }
+}
+
+struct Lab {
+    name: String,
+    root: tempfile::TempDir,
+    /// Processes this test started itself (killed by PID on drop).
+    children: Vec<Child>,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Lab {
+        Lab {
+            name: format!("{tag}{}", std::process::id() % 100_000),
+            root: tempfile::tempdir().unwrap(),
+            children: Vec::new(),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.root.path().join(&self.name)
+    }
+
+    fn podnet_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_podnet"));
+        c.args(args)
+            .env("PODNET_LAB_ROOT", self.root.path())
+            .env("PODNET_STORE", self.state().join("state.db"))
+            .current_dir(repo());
+        c
+    }
+
+    fn podnet(&self, args: &[&str]) -> Output {
+        self.podnet_cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.podnet(args);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "podnet {args:?} failed:\n{out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    }
+
+    /// A command inside one of the lab's hosts (`node-1`, ...).
+    fn host(&self, host: &str, cmd: &str) -> String {
+        self.ok(&[
+            "lab", "exec", "--name", &self.name, host, "--", "sh", "-c", cmd,
+        ])
+    }
+
+    fn netns(&self, host: &str) -> String {
+        format!("pn-{}-{host}", self.name)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = self.podnet(&["lab", "down", "--name", &self.name]);
+    }
+}
+
+const MANIFEST: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: netserver-1, namespace: default}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node-2}
+  containers:
+  - name: webserver
+    image: registry.k8s.io/e2e-test-images/agnhost:2.47
+    args: [netexec, --http-port=8083, --udp-port=8081]
+    ports: [{containerPort: 8083}, {containerPort: 8081, protocol: UDP}]
+    readinessProbe: {httpGet: {path: /healthz, port: 8083}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: netserver-2, namespace: default}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node-3}
+  containers:
+  - name: webserver
+    image: registry.k8s.io/e2e-test-images/agnhost:2.47
+    args: [netexec, --http-port=8083, --udp-port=8081]
+    ports: [{containerPort: 8083}, {containerPort: 8081, protocol: UDP}]
+    readinessProbe: {httpGet: {path: /healthz, port: 8083}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: default}
+spec:
+  nodeSelector: {kubernetes.io/hostname: node-1}
+  containers:
+  - name: webserver
+    image: registry.k8s.io/e2e-test-images/agnhost:2.47
+    args: [netexec, --http-port=9080, --udp-port=9081]
+    ports: [{containerPort: 9080}, {containerPort: 9081, protocol: UDP}]
+    readinessProbe: {httpGet: {path: /healthz, port: 9080}, periodSeconds: 1}
+"#;
+
+fn pod_json(lab: &Lab, name: &str) -> serde_json::Value {
+    serde_json::from_str(&lab.ok(&["get", "po", name, "-o", "json"])).unwrap()
+}
+
+fn pod_ip(lab: &Lab, name: &str) -> String {
+    pod_json(lab, name)["status"]["podIP"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn node_cidr(lab: &Lab, name: &str) -> Option<String> {
+    let o = lab.podnet(&["get", "node", name, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+    v["spec"]["podCIDR"].as_str().map(str::to_string)
+}
+
+/// podnet's routes (proto 0x50) in a host, as `ip route` prints them.
+fn routes(lab: &Lab, host: &str) -> String {
+    let o = Command::new("ip")
+        .args(["-n", &lab.netns(host), "route", "show", "proto", "0x50"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Everything routing-related in a node's kernel: routes, neighbours, FDB, links.
+fn kernel_state(lab: &Lab, host: &str) -> String {
+    lab.host(
+        host,
+        "ip route show proto 0x50; ip neigh show nud permanent; \
+         bridge fdb show dev podnet.1 2>/dev/null; ip -o link show podnet.1 2>/dev/null | cut -d' ' -f1-5",
+    )
+}
+
+fn metric(text: &str, prefix: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{prefix} missing in\n{text}"))
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t0.elapsed()
+}
+
+/// What a lab could leave behind.
+fn trace(prefix: &str, root: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let lines = |cmd: &str| -> BTreeSet<String> {
+        let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let root_s = root.display().to_string();
+    (
+        lines("ip netns list | awk '{print $1}'")
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .collect(),
+        lines("ps -eo pid=,args=")
+            .into_iter()
+            .filter(|l| l.contains(&root_s))
+            .collect(),
+    )
+}
+
+/// Starts `argv` inside host `host`'s namespace as the lab does (own process group,
+/// log appended to the lab's log), recording its PID for `lab down`.
+fn spawn_in_host(lab: &Lab, host: &str, role: &str, argv: &[String]) -> u32 {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(lab.state().join("logs").join(format!("{role}.log")))
+        .unwrap();
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{}", lab.netns(host)))
+        .arg("--")
+        .args(argv)
+        .env("RUST_LOG", "info")
+        .current_dir(lab.state())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    std::fs::write(
+        lab.state().join("pids").join(format!("{role}.pid")),
+        format!("{pid}\n"),
+    )
+    .unwrap();
+    // Reaped by `lab down` (it kills by PID and process group); not a Child we own.
+    std::mem::forget(child);
+    pid
+}
+
+fn routing_lab(tag: &str, mode: &str) {
+    require_root_and_tools();
+    let mut lab = Lab::new(tag);
+    let prefix = format!("pn-{}-", lab.name);
+    let before = trace(&prefix, lab.root.path());
+    let manifest = lab.root.path().join("routing.yaml");
+    std::fs::write(&manifest, MANIFEST).unwrap();
+    let up = lab.ok(&[
+        "lab",
+        "up",
+        "-f",
+        "examples/quickstart/lab.yaml",
+        "--name",
+        &lab.name,
+        "--overlay",
+        mode,
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(up.contains(" 0 failed"), "{up}");
+    assert!(up.contains("pod-to-pod UDP, across nodes"), "{up}");
+    assert!(up.contains("node-to-pod"), "{up}");
+
+    // TCP across nodes: the server sees the client's own pod IP.
+    let client_ip = pod_ip(&lab, "client");
+    let server_ip = pod_ip(&lab, "netserver-1");
+    let seen = lab.ok(&[
+        "exec",
+        "client",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "3",
+        &format!("http://{server_ip}:8083/clientip"),
+    ]);
+    assert_eq!(seen.rsplit_once(':').unwrap().0, client_ip, "TCP: {seen}");
+    // UDP across nodes (the client's netexec dials the server's UDP clientip).
+    let dial = lab.ok(&[
+        "exec", "client", "--", "curl", "-s", "-m", "5",
+        &format!("http://127.0.0.1:9080/dial?request=clientip&protocol=udp&host={server_ip}&port=8081&tries=1"),
+    ]);
+    assert!(dial.contains(&format!("\"{client_ip}:")), "UDP: {dial}");
+    // Node-to-pod, from a third node.
+    let hn = lab.host(
+        "node-3",
+        &format!("curl -s -m 3 http://{server_ip}:8083/hostname"),
+    );
+    assert_eq!(hn.trim(), "netserver-1");
+
+    // The kernel state of the mode, and the pods' MTU.
+    let n1 = kernel_state(&lab, "node-1");
+    let mtu = lab.ok(&["exec", "client", "--", "cat", "/sys/class/net/eth0/mtu"]);
+    if mode == "vxlan" {
+        assert!(
+            n1.contains("via 10.244.1.0 dev podnet.1 onlink") || n1.contains("dev podnet.1 onlink"),
+            "{n1}"
+        );
+        assert!(n1.contains("dst 172.18.0.3 self permanent"), "{n1}");
+        let link = lab.host("node-1", "ip -d link show podnet.1");
+        assert!(
+            link.contains("mtu 1450")
+                && link.contains("vxlan id 1")
+                && link.contains("dstport 8472")
+                && link.contains("nolearning"),
+            "{link}"
+        );
+        assert_eq!(mtu.trim(), "1450");
+    } else {
+        assert!(n1.contains("via 172.18.0.3 dev eth0"), "{n1}");
+        assert!(!n1.contains("podnet.1"), "{n1}");
+        assert_eq!(mtu.trim(), "1500");
+    }
+    // Metrics, from inside the node's namespace.
+    let m = lab.host("node-1", "curl -s -m 3 http://127.0.0.1:9150/metrics");
+    assert_eq!(
+        metric(&m, "podnet_agent_managed{kind=\"route\"} "),
+        2,
+        "{m}"
+    );
+    assert_eq!(metric(&m, "podnet_agent_reconcile_errors_total "), 0, "{m}");
+
+    // A node joins: a namespace on the lab's switch running its own agent.
+    let ns9 = lab.netns("node-9");
+    let sw = lab.netns("switch");
+    for cmd in [
+        format!("ip netns add {ns9}"),
+        format!("ip -n {sw} link add port9 type veth peer name eth0 netns {ns9}"),
+        format!("ip -n {sw} link set port9 master br0 up"),
+        format!("ip -n {ns9} addr add 172.18.0.50/24 dev eth0"),
+        format!("ip -n {ns9} link set eth0 up"),
+        format!("ip -n {ns9} link set lo up"),
+        format!("ip netns exec {ns9} sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0"),
+    ] {
+        let o = Command::new("sh").args(["-c", &cmd]).output().unwrap();
+        assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let store = lab.state().join("state.db").display().to_string();
+    let agent9 = spawn_in_host(
+        &lab,
+        "node-9",
+        "agent-node-9",
+        &[
+            env!("CARGO_BIN_EXE_podnet").to_string(),
+            "agent".into(),
+            "--store".into(),
+            store,
+            "--node".into(),
+            "node-9".into(),
+            "--node-ip".into(),
+            "172.18.0.50".into(),
+        ],
+    );
+    let mut cidr = None;
+    wait_until(
+        "node-9 registered with a pod CIDR",
+        Duration::from_secs(20),
+        || {
+            cidr = node_cidr(&lab, "node-9");
+            cidr.is_some()
+        },
+    );
+    let cidr = cidr.unwrap();
+    let took = wait_until(
+        "every node routes node-9's pod CIDR",
+        Duration::from_secs(1),
+        || {
+            ["node-1", "node-2", "node-3"]
+                .iter()
+                .all(|n| routes(&lab, n).contains(&format!("{cidr} ")))
+        },
+    );
+    println!("{mode}: join converged on 3 nodes {took:?} after node-9 got {cidr}");
+    // Real packets to the new node: its VTEP address (vxlan) or an address of its
+    // pod CIDR on its loopback (host-gw; it has no pods).
+    let net = cidr.trim_end_matches("/24");
+    let target = if mode == "vxlan" {
+        net.to_string()
+    } else {
+        let a = format!("{}.1", net.trim_end_matches(".0"));
+        let o = Command::new("ip")
+            .args(["-n", &ns9, "addr", "add", &format!("{a}/32"), "dev", "lo"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        a
+    };
+    let ping = lab.ok(&["exec", "client", "--", "ping", "-c1", "-W2", &target]);
+    assert!(ping.contains("1 received"), "{ping}");
+
+    // It leaves: its agent stops, its Node is deleted.
+    nix_kill(agent9);
+    lab.ok(&["delete", "node", "node-9"]);
+    let took = wait_until(
+        "node-9's routes removed everywhere",
+        Duration::from_secs(1),
+        || {
+            ["node-1", "node-2", "node-3"]
+                .iter()
+                .all(|n| !routes(&lab, n).contains(&format!("{cidr} ")))
+        },
+    );
+    println!("{mode}: leave converged on 3 nodes in {took:?}");
+    if mode == "vxlan" {
+        let n1 = kernel_state(&lab, "node-1");
+        assert!(!n1.contains("172.18.0.50"), "stale FDB entry: {n1}");
+    }
+
+    // A TCP stream from node-1's pod to node-2's pod while node-2's agent is killed
+    // with SIGKILL and restarted.
+    let server = lab
+        .podnet_cmd(&[
+            "exec",
+            "netserver-1",
+            "--",
+            "timeout",
+            "40",
+            "iperf3",
+            "-s",
+            "-1",
+            "-p",
+            "5201",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    lab.children.push(server);
+    std::thread::sleep(Duration::from_millis(500));
+    let client = lab
+        .podnet_cmd(&[
+            "exec", "client", "--", "timeout", "40", "iperf3", "-c", &server_ip, "-p", "5201",
+            "-t", "8", "-i", "0.5", "-b", "100M", "-J",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let before_state = kernel_state(&lab, "node-2");
+    std::thread::sleep(Duration::from_secs(2));
+    let pid_file = lab.state().join("pids/agent-node-2.pid");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let argv: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap()
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    assert!(argv.iter().any(|a| a == "agent"), "{argv:?}");
+    let kill = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    std::thread::sleep(Duration::from_millis(300));
+    spawn_in_host(&lab, "node-2", "agent-node-2", &argv);
+    let m = {
+        let t0 = Instant::now();
+        loop {
+            let o = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &lab.netns("node-2"),
+                    "curl",
+                    "-s",
+                    "-m",
+                    "1",
+                    "http://127.0.0.1:9150/metrics",
+                ])
+                .output()
+                .unwrap();
+            let m = String::from_utf8_lossy(&o.stdout).into_owned();
+            if m.lines()
+                .any(|l| l.starts_with("podnet_agent_reconciles_total ") && !l.ends_with(" 0"))
+            {
+                break m;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "restarted agent never reconciled: {m}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    for kind in ["link", "address", "route", "neighbour", "fdb"] {
+        assert_eq!(
+            metric(
+                &m,
+                &format!("podnet_agent_kernel_changes_total{{kind=\"{kind}\"}} ")
+            ),
+            0,
+            "the restarted agent changed {kind}s:\n{m}"
+        );
+    }
+    assert_eq!(
+        before_state,
+        kernel_state(&lab, "node-2"),
+        "kernel state changed across the restart"
+    );
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "iperf3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(j.get("error").is_none(), "{j}");
+    let intervals = j["intervals"].as_array().unwrap();
+    assert!(intervals.len() >= 15, "{} intervals", intervals.len());
+    for (i, iv) in intervals.iter().enumerate() {
+        let bytes = iv["sum"]["bytes"].as_u64().unwrap();
+        assert!(
+            bytes > 0,
+            "interval {i} of the stream carried no bytes: {iv}"
+        );
+    }
+    let received = j["end"]["sum_received"]["bytes"].as_u64().unwrap();
+    let sent = j["end"]["sum_sent"]["bytes"].as_u64().unwrap();
+    assert!(
+        received > 50_000_000 && received + 2_000_000 >= sent,
+        "sent {sent}, received {received}"
+    );
+    println!(
+        "{mode}: stream through the agent restart: {received} bytes, {} intervals all non-empty",
+        intervals.len()
+    );
+
+    for c in &mut lab.children {
+        let _ = c.wait();
+    }
+    lab.children.clear();
+    lab.ok(&["lab", "down", "--name", &lab.name]);
+    assert_eq!(
+        before,
+        trace(&prefix, lab.root.path()),
+        "lab down left something behind"
+    );
+}
+
+fn nix_kill(pid: u32) {
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+}
+
+#[test]
+fn host_gw_lab_routes_converges_and_survives_agent_restart() {
+    routing_lab("rh", "host-gw");
+}
+
+#[test]
+fn vxlan_lab_routes_converges_and_survives_agent_restart() {
+    routing_lab("rv", "vxlan");
+}
