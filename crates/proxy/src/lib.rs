@@ -13,9 +13,12 @@
 #![forbid(unsafe_code)]
 
 pub mod endpoints;
+pub mod engine;
+pub mod health;
 pub mod maglev;
 pub mod model;
 pub mod ruleset;
+pub mod run;
 
 pub use model::{
     build, Action, Backend, BackendSet, Frontend, FrontendKind, ProxyInput, ProxyModel,

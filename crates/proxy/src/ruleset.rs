@@ -43,7 +43,8 @@ pub const TABLE: &str = "podnet-proxy";
 /// Netfilter priorities (`NF_IP_PRI_*`).
 const PRI_NAT_DST: i32 = -100;
 const PRI_NAT_SRC: i32 = 100;
-const PRI_FILTER: i32 = 0;
+/// Right after DNAT: what is still addressed to a frontend was not balanced.
+const PRI_CHECKS: i32 = PRI_NAT_DST + 10;
 /// Before DNAT: the loadBalancerSourceRanges firewall sees the original destination.
 const PRI_FIREWALL: i32 = PRI_NAT_DST - 10;
 /// Capacity of the session-affinity map (clients x affinity frontends).
@@ -117,74 +118,99 @@ fn masquerade() -> Stmt {
     Stmt::Masquerade { fully_random: true }
 }
 
-/// Plans the whole table.
+/// What one service (or any part of the model) adds to the skeleton: set elements
+/// and the shared balancing chains it jumps to. Fragments of different services are
+/// independent, so the proxy re-plans only the services that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fragment {
+    /// (set name, element); a key may repeat across services (a shared hairpin
+    /// address), never within one fragment.
+    pub elements: Vec<(&'static str, Element)>,
+    pub chains: BTreeMap<String, Vec<Rule>>,
+}
+
+/// Plans the whole table: the skeleton plus the fragment of the whole model.
 pub fn plan(m: &ProxyModel, cfg: &RulesetConfig) -> TableState {
+    let mut t = skeleton(cfg);
+    let f = fragment(m);
+    for (set, e) in f.elements {
+        t.insert_element(set, e);
+    }
+    for (name, rules) in f.chains {
+        t.add_chain(Chain::regular(name), rules);
+    }
+    t
+}
+
+/// The table without any service: every set (empty) and the fixed chains.
+pub fn skeleton(cfg: &RulesetConfig) -> TableState {
     let mut t = TableState::new(Table::new(Family::Ip, TABLE));
     add_sets(&mut t);
     add_fixed_chains(&mut t, cfg);
+    t
+}
 
-    let mut balance: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
+/// The elements and balancing chains of `m`'s frontends.
+pub fn fragment(m: &ProxyModel) -> Fragment {
+    let mut out = Fragment::default();
+    let els = &mut out.elements;
+    let balance = &mut out.chains;
     for (key, f) in &m.frontends {
         let kv = key_values(key);
         match f.action {
             Action::Balance(id) => {
                 let set = &m.sets[&id];
-                let chain = balance_chain(set, false, &mut balance);
-                t.insert_element(
+                let chain = balance_chain(set, false, balance);
+                els.push((
                     "frontends",
                     Element::verdict(kv.clone(), Verdict::Goto(chain)),
-                );
-                add_backends(&mut t, "backends", key, set);
+                ));
+                add_backends(els, "backends", key, set);
             }
-            Action::Reject => t.insert_element(
+            Action::Reject => els.push((
                 "no-endpoints",
                 Element::verdict(kv.clone(), Verdict::Goto("reject".into())),
-            ),
-            Action::Drop => {
-                t.insert_element("no-endpoints", Element::verdict(kv.clone(), Verdict::Drop))
-            }
+            )),
+            Action::Drop => els.push(("no-endpoints", Element::verdict(kv.clone(), Verdict::Drop))),
         }
         if let Some(Action::Balance(id)) = f.internal {
             let set = &m.sets[&id];
-            let chain = balance_chain(set, true, &mut balance);
-            t.insert_element(
+            let chain = balance_chain(set, true, balance);
+            els.push((
                 "frontends-internal",
                 Element::verdict(kv.clone(), Verdict::Goto(chain)),
-            );
-            add_backends(&mut t, "backends-internal", key, set);
+            ));
+            add_backends(els, "backends-internal", key, set);
         }
         match f.masquerade {
             Masquerade::Never => {}
             Masquerade::OffCluster => {
-                t.insert_element("masquerade-off-cluster", Element::key(kv.clone()))
+                els.push(("masquerade-off-cluster", Element::key(kv.clone())))
             }
-            Masquerade::Always => t.insert_element("masquerade-always", Element::key(kv.clone())),
+            Masquerade::Always => els.push(("masquerade-always", Element::key(kv.clone()))),
         }
         if !f.source_ranges.is_empty() {
-            t.insert_element("source-restricted", Element::key(kv.clone()));
+            els.push(("source-restricted", Element::key(kv.clone())));
             for net in &f.source_ranges {
                 let (from, to) = podnet_linux::nft::prefix_bounds(IpNet::V4(*net));
                 let mut k = kv.clone();
                 k.push(from);
                 let mut e = kv.clone();
                 e.push(to);
-                t.insert_element("source-allowed", Element::range(k, e));
+                els.push(("source-allowed", Element::range(k, e)));
             }
         }
     }
     for ip in &m.cluster_ips {
-        t.insert_element("cluster-ips", Element::key(vec![Value::Ipv4(*ip)]));
+        els.push(("cluster-ips", Element::key(vec![Value::Ipv4(*ip)])));
     }
     for ip in &m.local_endpoint_ips {
-        t.insert_element(
+        els.push((
             "hairpin",
             Element::key(vec![Value::Ipv4(*ip), Value::Ipv4(*ip)]),
-        );
+        ));
     }
-    for (name, rules) in balance {
-        t.add_chain(Chain::regular(name), rules);
-    }
-    t
+    out
 }
 
 fn add_sets(t: &mut TableState) {
@@ -335,13 +361,14 @@ fn add_fixed_chains(t: &mut TableState, cfg: &RulesetConfig) {
             .with_comment("unallocated service address"),
         ],
     );
+    // After DNAT (a balanced connection no longer has a frontend as destination)
+    // and before routing, so a frontend the node has no route for is still refused.
     for (name, hook) in [
-        ("filter-input", Hook::Input),
-        ("filter-forward", Hook::Forward),
+        ("filter-prerouting", Hook::Prerouting),
         ("filter-output", Hook::Output),
     ] {
         t.add_chain(
-            Chain::base(name, ChainType::Filter, hook, PRI_FILTER - 10),
+            Chain::base(name, ChainType::Filter, hook, PRI_CHECKS),
             vec![Rule::new(vec![Stmt::Verdict(Verdict::Jump(
                 "service-checks".into(),
             ))])],
@@ -447,7 +474,12 @@ fn affinity_key() -> Vec<Field> {
     k
 }
 
-fn add_backends(t: &mut TableState, map: &str, key: &FrontendKey, set: &BackendSet) {
+fn add_backends(
+    els: &mut Vec<(&'static str, Element)>,
+    map: &'static str,
+    key: &FrontendKey,
+    set: &BackendSet,
+) {
     let kv = key_values(key);
     let element = |slot: u32, b: &crate::model::Backend| {
         let mut k = kv.clone();
@@ -457,7 +489,7 @@ fn add_backends(t: &mut TableState, map: &str, key: &FrontendKey, set: &BackendS
     match set.selection {
         Selection::Random => {
             for (i, b) in set.backends.iter().enumerate() {
-                t.insert_element(map, element(i as u32, b));
+                els.push((map, element(i as u32, b)));
             }
         }
         Selection::Maglev => {
@@ -465,7 +497,7 @@ fn add_backends(t: &mut TableState, map: &str, key: &FrontendKey, set: &BackendS
                 .into_iter()
                 .enumerate()
             {
-                t.insert_element(map, element(slot as u32, &set.backends[i]));
+                els.push((map, element(slot as u32, &set.backends[i])));
             }
         }
     }

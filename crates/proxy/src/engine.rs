@@ -1,0 +1,454 @@
+//! The incremental engine: keeps Services and EndpointSlices, re-plans only the
+//! services touched since the last sync, and turns the difference into one nftables
+//! batch. The per-packet design (see [`crate::ruleset`]) makes every service's rules
+//! a set of map elements plus references to shared chains, so a service's change is
+//! the difference of its own fragment: O(changes), whatever the number of services.
+//!
+//! Elements and chains are reference-counted across services (two services may both
+//! add the same hairpin address or use the same balancing chain). The engine keeps
+//! what the kernel holds (`applied`) apart from what is wanted; [`Engine::commit`]
+//! moves a planned change into `applied` only after the kernel accepted it, and any
+//! failure makes the next sync a full, atomic replace.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+
+use podnet_linux::nft::{Batch, Chain, ElemData, Element, Op, Rule, Set, TableState, Value};
+use podnet_model::k8s_openapi::api::core::v1::Service;
+use podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::model::{build, HealthCheck, ProxyInput, SERVICE_NAME_LABEL};
+use crate::ruleset::{fragment, skeleton, Fragment, RulesetConfig};
+
+/// (namespace, name) of a Service.
+pub type ServiceKey = (String, String);
+
+type ElementKey = (&'static str, Vec<Value>);
+
+/// ((frontend address, port), (backend address, port)).
+pub type StalePair = ((Ipv4Addr, u16), (Ipv4Addr, u16));
+
+/// Reference-counted desired content.
+#[derive(Debug, Default)]
+struct Counted {
+    elements: HashMap<ElementKey, (Element, usize)>,
+    chains: HashMap<String, (Vec<Rule>, usize)>,
+}
+
+impl Counted {
+    fn add(&mut self, f: &Fragment, touched: &mut Touched) {
+        for (set, e) in &f.elements {
+            let key = (*set, e.key.clone());
+            let slot = self
+                .elements
+                .entry(key.clone())
+                .or_insert_with(|| (e.clone(), 0));
+            slot.1 += 1;
+            touched.elements.insert(key);
+        }
+        for (name, rules) in &f.chains {
+            let slot = self
+                .chains
+                .entry(name.clone())
+                .or_insert_with(|| (rules.clone(), 0));
+            slot.1 += 1;
+            touched.chains.insert(name.clone());
+        }
+    }
+
+    fn remove(&mut self, f: &Fragment, touched: &mut Touched) {
+        for (set, e) in &f.elements {
+            let key = (*set, e.key.clone());
+            if let Some(slot) = self.elements.get_mut(&key) {
+                slot.1 -= 1;
+                if slot.1 == 0 {
+                    self.elements.remove(&key);
+                }
+            }
+            touched.elements.insert(key);
+        }
+        for name in f.chains.keys() {
+            if let Some(slot) = self.chains.get_mut(name) {
+                slot.1 -= 1;
+                if slot.1 == 0 {
+                    self.chains.remove(name);
+                }
+            }
+            touched.chains.insert(name.clone());
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Touched {
+    elements: BTreeSet<ElementKey>,
+    chains: BTreeSet<String>,
+}
+
+/// What one sync changes, ready to commit.
+#[derive(Debug)]
+pub struct Planned {
+    pub batch: Batch,
+    /// A full replace (start, resync, or after a failure).
+    pub full: bool,
+    /// (UDP frontend, backend) pairs, each an (address, port), that are no longer
+    /// balanced: their conntrack entries should go once the batch is committed.
+    pub stale_udp_backends: Vec<StalePair>,
+    pub services_planned: usize,
+    elements: Vec<(ElementKey, Option<Element>)>,
+    chains: Vec<(String, Option<Vec<Rule>>)>,
+}
+
+/// The proxy's state for one node.
+pub struct Engine {
+    cfg: RulesetConfig,
+    node: String,
+    node_ips: Vec<Ipv4Addr>,
+    skeleton: TableState,
+    services: HashMap<ServiceKey, Service>,
+    slices: HashMap<ServiceKey, BTreeMap<String, EndpointSlice>>,
+    /// Which service each slice belongs to (a slice's label could change).
+    slice_owner: HashMap<(String, String), ServiceKey>,
+    fragments: HashMap<ServiceKey, Fragment>,
+    health: HashMap<ServiceKey, Vec<HealthCheck>>,
+    warnings: HashMap<ServiceKey, Vec<String>>,
+    desired: Counted,
+    applied_elements: HashMap<ElementKey, Element>,
+    applied_chains: HashMap<String, Vec<Rule>>,
+    dirty: BTreeSet<ServiceKey>,
+    need_full: bool,
+}
+
+impl Engine {
+    pub fn new(cfg: RulesetConfig, node: &str, node_ips: Vec<Ipv4Addr>) -> Engine {
+        Engine {
+            skeleton: skeleton(&cfg),
+            cfg,
+            node: node.to_string(),
+            node_ips,
+            services: HashMap::new(),
+            slices: HashMap::new(),
+            slice_owner: HashMap::new(),
+            fragments: HashMap::new(),
+            health: HashMap::new(),
+            warnings: HashMap::new(),
+            desired: Counted::default(),
+            applied_elements: HashMap::new(),
+            applied_chains: HashMap::new(),
+            dirty: BTreeSet::new(),
+            need_full: true,
+        }
+    }
+
+    pub fn config(&self) -> &RulesetConfig {
+        &self.cfg
+    }
+
+    /// NodePorts listen on these; a change re-plans every service.
+    pub fn set_node_ips(&mut self, ips: Vec<Ipv4Addr>) {
+        if ips != self.node_ips {
+            self.node_ips = ips;
+            self.dirty.extend(self.services.keys().cloned());
+        }
+    }
+
+    pub fn upsert_service(&mut self, svc: Service) {
+        let key = service_key(&svc);
+        if self.services.get(&key) != Some(&svc) {
+            self.services.insert(key.clone(), svc);
+            self.dirty.insert(key);
+        }
+    }
+
+    pub fn remove_service(&mut self, namespace: &str, name: &str) {
+        let key = (namespace.to_string(), name.to_string());
+        if self.services.remove(&key).is_some() {
+            self.dirty.insert(key);
+        }
+    }
+
+    pub fn upsert_slice(&mut self, slice: EndpointSlice) {
+        let ns = slice
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let name = slice.metadata.name.clone().unwrap_or_default();
+        self.remove_slice(&ns, &name);
+        let Some(svc) = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SERVICE_NAME_LABEL))
+            .cloned()
+        else {
+            return;
+        };
+        let owner = (ns.clone(), svc);
+        self.slice_owner.insert((ns, name.clone()), owner.clone());
+        self.slices
+            .entry(owner.clone())
+            .or_default()
+            .insert(name, slice);
+        self.dirty.insert(owner);
+    }
+
+    pub fn remove_slice(&mut self, namespace: &str, name: &str) {
+        if let Some(owner) = self
+            .slice_owner
+            .remove(&(namespace.to_string(), name.to_string()))
+        {
+            if let Some(m) = self.slices.get_mut(&owner) {
+                m.remove(name);
+                if m.is_empty() {
+                    self.slices.remove(&owner);
+                }
+            }
+            self.dirty.insert(owner);
+        }
+    }
+
+    /// Forget everything (an informer relisted): callers re-add the current objects.
+    pub fn clear_services(&mut self) {
+        self.dirty.extend(self.services.keys().cloned());
+        self.services.clear();
+    }
+
+    pub fn clear_slices(&mut self) {
+        self.dirty.extend(self.slices.keys().cloned());
+        self.slices.clear();
+        self.slice_owner.clear();
+    }
+
+    /// The next sync replaces the whole table (on demand, or after a failure).
+    pub fn request_full_resync(&mut self) {
+        self.need_full = true;
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.dirty.is_empty() || self.need_full
+    }
+
+    /// Health-check node ports of every service, by port.
+    pub fn health_checks(&self) -> BTreeMap<u16, HealthCheck> {
+        self.health
+            .values()
+            .flatten()
+            .map(|h| (h.port, h.clone()))
+            .collect()
+    }
+
+    /// Warnings of the current services (skipped fields), for logs.
+    pub fn warnings(&self) -> impl Iterator<Item = &String> {
+        self.warnings.values().flatten()
+    }
+
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
+    /// Re-plans the dirty services and returns the batch that brings the kernel from
+    /// the applied state to the desired one. Nothing is considered applied until
+    /// [`Engine::commit`].
+    pub fn plan(&mut self) -> Planned {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut touched = Touched::default();
+        let mut old_udp: BTreeSet<StalePair> = BTreeSet::new();
+        let mut new_udp: BTreeSet<StalePair> = BTreeSet::new();
+        for key in &dirty {
+            let new = self.services.get(key).map(|svc| {
+                let slices: Vec<EndpointSlice> = self
+                    .slices
+                    .get(key)
+                    .map(|m| m.values().cloned().collect())
+                    .unwrap_or_default();
+                let model = build(ProxyInput {
+                    services: std::slice::from_ref(svc),
+                    slices: &slices,
+                    node: &self.node,
+                    node_ips: &self.node_ips,
+                });
+                (
+                    fragment(&model),
+                    model.health_checks.into_values().collect::<Vec<_>>(),
+                    model.warnings,
+                )
+            });
+            if let Some(old) = self.fragments.remove(key) {
+                old_udp.extend(udp_backends(&old));
+                self.desired.remove(&old, &mut touched);
+            }
+            self.health.remove(key);
+            self.warnings.remove(key);
+            if let Some((frag, health, warnings)) = new {
+                new_udp.extend(udp_backends(&frag));
+                self.desired.add(&frag, &mut touched);
+                self.fragments.insert(key.clone(), frag);
+                if !health.is_empty() {
+                    self.health.insert(key.clone(), health);
+                }
+                if !warnings.is_empty() {
+                    self.warnings.insert(key.clone(), warnings);
+                }
+            }
+        }
+        let stale_udp_backends: Vec<_> = old_udp.difference(&new_udp).copied().collect();
+
+        if self.need_full {
+            let state = self.desired_state();
+            return Planned {
+                batch: podnet_linux::nft::full_replace(&state),
+                full: true,
+                stale_udp_backends,
+                services_planned: dirty.len(),
+                elements: Vec::new(),
+                chains: Vec::new(),
+            };
+        }
+        let table = self.skeleton.table.clone();
+        let mut elements = Vec::new();
+        let mut deletes: BTreeMap<&'static str, Vec<Element>> = BTreeMap::new();
+        let mut adds: BTreeMap<&'static str, Vec<Element>> = BTreeMap::new();
+        for key in touched.elements {
+            let want = self.desired.elements.get(&key).map(|(e, _)| e);
+            let have = self.applied_elements.get(&key);
+            if want == have {
+                continue;
+            }
+            if let Some(h) = have {
+                deletes.entry(key.0).or_default().push(h.clone());
+            }
+            if let Some(w) = want {
+                adds.entry(key.0).or_default().push(w.clone());
+            }
+            elements.push((key, want.cloned()));
+        }
+        let mut chains = Vec::new();
+        let mut batch = Batch::new();
+        let mut removed_chains = Vec::new();
+        for name in touched.chains {
+            let want = self.desired.chains.get(&name).map(|(r, _)| r);
+            let have = self.applied_chains.get(&name);
+            match (have, want) {
+                (None, Some(rules)) => {
+                    batch.push(Op::AddChain(table.clone(), Chain::regular(name.clone())));
+                    for r in rules {
+                        batch.push(Op::AddRule(table.clone(), name.clone(), r.clone()));
+                    }
+                }
+                (Some(_), None) => removed_chains.push(name.clone()),
+                _ => continue,
+            }
+            chains.push((name, want.cloned()));
+        }
+        for (set, els) in deletes {
+            batch.push(Op::DeleteElements(table.clone(), self.set_def(set), els));
+        }
+        for (set, els) in adds {
+            batch.push(Op::AddElements(table.clone(), self.set_def(set), els));
+        }
+        for name in removed_chains {
+            batch.push(Op::FlushChain(table.clone(), name.clone()));
+            batch.push(Op::DeleteChain(table.clone(), name));
+        }
+        Planned {
+            batch,
+            full: false,
+            stale_udp_backends,
+            services_planned: dirty.len(),
+            elements,
+            chains,
+        }
+    }
+
+    /// Records that the kernel accepted `planned`.
+    pub fn commit(&mut self, planned: Planned) {
+        if planned.full {
+            self.applied_elements = self
+                .desired
+                .elements
+                .iter()
+                .map(|(k, (e, _))| (k.clone(), e.clone()))
+                .collect();
+            self.applied_chains = self
+                .desired
+                .chains
+                .iter()
+                .map(|(k, (r, _))| (k.clone(), r.clone()))
+                .collect();
+            self.need_full = false;
+            return;
+        }
+        for (key, e) in planned.elements {
+            match e {
+                Some(e) => self.applied_elements.insert(key, e),
+                None => self.applied_elements.remove(&key),
+            };
+        }
+        for (name, rules) in planned.chains {
+            match rules {
+                Some(r) => self.applied_chains.insert(name, r),
+                None => self.applied_chains.remove(&name),
+            };
+        }
+    }
+
+    /// The kernel refused `planned`: the next sync replaces the whole table.
+    pub fn failed(&mut self, _planned: Planned) {
+        self.need_full = true;
+    }
+
+    /// The whole desired table (for a full replace, and for tests).
+    pub fn desired_state(&self) -> TableState {
+        let mut t = self.skeleton.clone();
+        for ((set, _), (e, _)) in &self.desired.elements {
+            t.insert_element(set, e.clone());
+        }
+        for (name, (rules, _)) in &self.desired.chains {
+            t.add_chain(Chain::regular(name.clone()), rules.clone());
+        }
+        t
+    }
+
+    fn set_def(&self, name: &str) -> Set {
+        self.skeleton.sets[name].set.clone()
+    }
+}
+
+fn service_key(svc: &Service) -> ServiceKey {
+    (
+        svc.metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        svc.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+fn is_backend_map(set: &str) -> bool {
+    set == "backends" || set == "backends-internal"
+}
+
+fn backend_of(e: &Element) -> Option<(Ipv4Addr, u16)> {
+    match &e.data {
+        Some(ElemData::Values(v)) => match (v.first(), v.get(1)) {
+            (Some(Value::Ipv4(ip)), Some(Value::Port(p))) => Some((*ip, *p)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn udp_backends(f: &Fragment) -> impl Iterator<Item = StalePair> + '_ {
+    f.elements
+        .iter()
+        .filter(|(set, e)| is_backend_map(set) && e.key.get(1) == Some(&Value::Proto(17)))
+        .filter_map(|(_, e)| match (&e.key[0], &e.key[2]) {
+            (Value::Ipv4(ip), Value::Port(port)) => Some(((*ip, *port), backend_of(e)?)),
+            _ => None,
+        })
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -1,0 +1,224 @@
+use std::net::Ipv4Addr;
+
+use podnet_linux::nft::Op;
+use serde_json::json;
+
+use super::*;
+use crate::ruleset::plan as plan_table;
+
+const NODE: &str = "a";
+
+fn cfg() -> RulesetConfig {
+    RulesetConfig {
+        cluster_cidr: "10.244.0.0/16".parse().unwrap(),
+        service_cidr: "10.96.0.0/12".parse().unwrap(),
+    }
+}
+
+fn node_ips() -> Vec<Ipv4Addr> {
+    vec![Ipv4Addr::new(172, 18, 0, 2)]
+}
+
+fn service(name: &str, ip: &str, proto: &str) -> Service {
+    serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default"},
+        "spec": {"clusterIP": ip, "type": "NodePort",
+                 "ports": [{"name": "p", "port": 53, "protocol": proto, "nodePort": 30000 + ip.rsplit('.').next().unwrap().parse::<u16>().unwrap()}]}}))
+    .unwrap()
+}
+
+fn slice(svc: &str, proto: &str, ips: &[&str]) -> EndpointSlice {
+    let eps: Vec<_> = ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "nodeName": "b", "conditions": {"ready": true}}))
+        .collect();
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("{svc}-x"), "namespace": "default", "labels": {"kubernetes.io/service-name": svc}},
+        "addressType": "IPv4", "endpoints": eps, "ports": [{"name": "p", "port": 5353, "protocol": proto}]
+    }))
+    .unwrap()
+}
+
+fn engine_with(n: usize) -> (Engine, Vec<Service>, Vec<EndpointSlice>) {
+    let mut e = Engine::new(cfg(), NODE, node_ips());
+    let mut services = Vec::new();
+    let mut slices = Vec::new();
+    for i in 0..n {
+        let s = service(&format!("s{i}"), &format!("10.96.1.{}", i + 1), "UDP");
+        let sl = slice(&format!("s{i}"), "UDP", &["10.244.2.5", "10.244.2.6"]);
+        e.upsert_service(s.clone());
+        e.upsert_slice(sl.clone());
+        services.push(s);
+        slices.push(sl);
+    }
+    (e, services, slices)
+}
+
+fn from_scratch(services: &[Service], slices: &[EndpointSlice]) -> TableState {
+    let m = build(ProxyInput {
+        services,
+        slices,
+        node: NODE,
+        node_ips: &node_ips(),
+    });
+    plan_table(&m, &cfg())
+}
+
+fn element_ops(b: &Batch) -> (usize, usize) {
+    b.ops.iter().fold((0, 0), |(a, d), op| match op {
+        Op::AddElements(_, _, e) => (a + e.len(), d),
+        Op::DeleteElements(_, _, e) => (a, d + e.len()),
+        _ => (a, d),
+    })
+}
+
+#[test]
+fn first_sync_is_a_full_replace_then_a_change_sends_only_its_elements() {
+    let (mut e, services, mut slices) = engine_with(100);
+    let p = e.plan();
+    assert!(p.full);
+    assert_eq!(p.services_planned, 100);
+    assert!(matches!(p.batch.ops[0], Op::AddTable(_)));
+    e.commit(p);
+    assert!(!e.has_pending());
+
+    // one endpoint of one service changes
+    slices[42] = slice("s42", "UDP", &["10.244.2.5", "10.244.2.7"]);
+    e.upsert_slice(slices[42].clone());
+    let p = e.plan();
+    assert!(!p.full);
+    assert_eq!(p.services_planned, 1);
+    // the slot-1 backends of the ClusterIP and of the NodePort frontend: delete + add
+    assert_eq!(element_ops(&p.batch), (2, 2), "{:#?}", p.batch.ops);
+    let gone = (Ipv4Addr::new(10, 244, 2, 6), 5353);
+    assert_eq!(
+        p.stale_udp_backends,
+        vec![
+            ((Ipv4Addr::new(10, 96, 1, 43), 53), gone),
+            ((Ipv4Addr::new(172, 18, 0, 2), 30043), gone)
+        ]
+    );
+    e.commit(p);
+    assert_eq!(e.desired_state(), from_scratch(&services, &slices));
+
+    // nothing changed: nothing to send
+    e.upsert_slice(slices[42].clone());
+    let p = e.plan();
+    assert!(p.batch.is_empty(), "{:#?}", p.batch.ops);
+}
+
+#[test]
+fn a_new_service_adds_its_elements_and_a_chain_only_when_first_used() {
+    let (mut e, mut services, mut slices) = engine_with(3);
+    let p = e.plan();
+    e.commit(p);
+    let s = service("new", "10.96.2.1", "TCP");
+    let sl = slice("new", "TCP", &["10.244.3.1", "10.244.3.2", "10.244.3.3"]);
+    e.upsert_service(s.clone());
+    e.upsert_slice(sl.clone());
+    services.push(s);
+    slices.push(sl);
+    let p = e.plan();
+    let new_chains: Vec<_> = p
+        .batch
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::AddChain(_, c) => Some(c.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(new_chains, ["lb-random-3"]);
+    // 2 frontends (ClusterIP, NodePort) x (vmap + 3 backends) + masquerade marks + cluster-ips
+    let (added, deleted) = element_ops(&p.batch);
+    assert_eq!(deleted, 0);
+    assert_eq!(added, 2 * 4 + 2 + 1, "{:#?}", p.batch.ops);
+    assert!(p.stale_udp_backends.is_empty());
+    e.commit(p);
+    assert_eq!(e.desired_state(), from_scratch(&services, &slices));
+
+    // removing it removes the chain too (flushed, then deleted after its elements)
+    e.remove_service("default", "new");
+    e.remove_slice("default", "new-x");
+    let p = e.plan();
+    let names: Vec<String> = p
+        .batch
+        .ops
+        .iter()
+        .map(|op| match op {
+            Op::DeleteElements(..) => "del-elements".to_string(),
+            Op::FlushChain(_, c) => format!("flush {c}"),
+            Op::DeleteChain(_, c) => format!("delete {c}"),
+            other => format!("{other}"),
+        })
+        .collect();
+    let flush = names
+        .iter()
+        .position(|n| n == "flush lb-random-3")
+        .expect("flushed");
+    assert!(
+        names[..flush].iter().all(|n| n == "del-elements"),
+        "{names:?}"
+    );
+    assert_eq!(names.last().unwrap(), "delete lb-random-3");
+    e.commit(p);
+    assert_eq!(
+        e.desired_state(),
+        from_scratch(&services[..3], &slices[..3])
+    );
+}
+
+#[test]
+fn shared_elements_stay_while_any_service_needs_them() {
+    // two services with endpoints on this node share hairpin elements
+    let mut e = Engine::new(cfg(), NODE, node_ips());
+    for name in ["x", "y"] {
+        e.upsert_service(service(
+            name,
+            if name == "x" {
+                "10.96.3.1"
+            } else {
+                "10.96.3.2"
+            },
+            "TCP",
+        ));
+        let mut sl = slice(name, "TCP", &["10.244.1.9"]);
+        sl.endpoints[0].node_name = Some(NODE.into());
+        e.upsert_slice(sl);
+    }
+    let p = e.plan();
+    e.commit(p);
+    let hairpin = |e: &Engine| e.desired_state().sets["hairpin"].elements.len();
+    assert_eq!(hairpin(&e), 1);
+    e.remove_service("default", "x");
+    let p = e.plan();
+    assert!(!p
+        .batch
+        .ops
+        .iter()
+        .any(|op| matches!(op, Op::DeleteElements(_, s, _) if s.name == "hairpin")));
+    e.commit(p);
+    assert_eq!(hairpin(&e), 1);
+    e.remove_service("default", "y");
+    let p = e.plan();
+    assert!(p
+        .batch
+        .ops
+        .iter()
+        .any(|op| matches!(op, Op::DeleteElements(_, s, _) if s.name == "hairpin")));
+    e.commit(p);
+    assert_eq!(hairpin(&e), 0);
+}
+
+#[test]
+fn a_failed_commit_makes_the_next_sync_full() {
+    let (mut e, _, _) = engine_with(2);
+    let p = e.plan();
+    e.commit(p);
+    e.remove_service("default", "s0");
+    let p = e.plan();
+    assert!(!p.full);
+    e.failed(p);
+    let p = e.plan();
+    assert!(p.full);
+    assert!(matches!(p.batch.ops[1], Op::DeleteTable(_)));
+}
