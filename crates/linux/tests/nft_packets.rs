@@ -216,7 +216,7 @@ fn dnat_from_affinity() -> Stmt {
     }
 }
 
-fn backends_seen(t: &Topo, from: &NetNs, n: usize) -> Vec<u16> {
+fn backends_seen(from: &NetNs, n: usize) -> Vec<u16> {
     (0..n)
         .map(|_| connect(from, sa(VIP, 80)).expect("connecting to the virtual IP"))
         .collect()
@@ -239,7 +239,7 @@ fn dnat_spreads_connections_to_a_virtual_ip_over_the_backends() {
         )
         .unwrap();
     for from in [&t.node, &t.client] {
-        let ports = backends_seen(&t, from, 24);
+        let ports = backends_seen(from, 24);
         assert!(
             ports.contains(&8080) && ports.contains(&8081),
             "numgen should spread 24 connections over both backends: {ports:?}"
@@ -271,7 +271,7 @@ fn affinity_in_one_rule_pins_a_client_to_its_backend() {
     Applier::new().apply(&nft, st).unwrap();
 
     for from in [&t.node, &t.client] {
-        let ports = backends_seen(&t, from, 12);
+        let ports = backends_seen(from, 12);
         assert!(
             ports.iter().all(|p| *p == ports[0]),
             "one client, one backend: {ports:?}"
@@ -334,7 +334,7 @@ fn affinity_recorded_after_nat_pins_a_client_and_lists_cleanly() {
     Applier::new().apply(&nft, st).unwrap();
 
     for from in [&t.node, &t.client] {
-        let ports = backends_seen(&t, from, 12);
+        let ports = backends_seen(from, 12);
         assert!(
             ports.iter().all(|p| *p == ports[0]),
             "one client, one backend: {ports:?}"
