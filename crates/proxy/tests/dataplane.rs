@@ -43,8 +43,8 @@ fn sh(args: &[&str]) {
     );
 }
 
-/// node <-> client (10.244.1.2), srv1 (10.244.2.2), srv2 (10.244.3.2)
-fn topology() -> (Topology, String, [String; 3]) {
+/// node <-> peer i (10.244.{i+1}.2 behind 10.244.{i+1}.1), for `n` peers.
+fn topology_n(n: usize) -> (Topology, String, Vec<String>) {
     assert!(
         nix::unistd::geteuid().is_root(),
         "the proxy's kernel tests need root"
@@ -55,7 +55,7 @@ fn topology() -> (Topology, String, [String; 3]) {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
     let node = format!("{id}-node");
-    let others = [format!("{id}-cli"), format!("{id}-s1"), format!("{id}-s2")];
+    let others: Vec<String> = (0..n).map(|i| format!("{id}-p{i}")).collect();
     let mut t = Topology {
         names: vec![node.clone()],
     };
@@ -74,11 +74,7 @@ fn topology() -> (Topology, String, [String; 3]) {
         t.names.push(ns.clone());
         netns::create(ns).expect("creating a namespace");
         let subnet = i + 1;
-        let host = format!(
-            "v{}-{}",
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::process::id() % 100000
-        );
+        let host = format!("pv{i}");
         sh(&[
             "ip", "-n", &node, "link", "add", &host, "type", "veth", "peer", "name", "eth0",
             "netns", ns,
@@ -118,6 +114,12 @@ fn topology() -> (Topology, String, [String; 3]) {
         ]);
     }
     (t, node, others)
+}
+
+/// node <-> client (10.244.1.2), srv1 (10.244.2.2), srv2 (10.244.3.2)
+fn topology() -> (Topology, String, [String; 3]) {
+    let (t, node, o) = topology_n(3);
+    (t, node, [o[0].clone(), o[1].clone(), o[2].clone()])
 }
 
 fn service(name: &str, ip: &str, ports: serde_json::Value) -> Service {
@@ -197,11 +199,15 @@ fn connect(client: &NetNs, addr: &str, timeout: Duration) -> (Outcome, Duration)
 }
 
 fn udp_ask(client: &NetNs, addr: &str) -> Option<String> {
+    udp_ask_from(client, addr, 40053)
+}
+
+fn udp_ask_from(client: &NetNs, addr: &str, sport: u16) -> Option<String> {
     let addr: SocketAddr = addr.parse().unwrap();
     client
         .run(move || {
             // a fixed source port: every ask is the same flow for conntrack
-            let s = UdpSocket::bind("0.0.0.0:40053").unwrap();
+            let s = UdpSocket::bind(("0.0.0.0", sport)).unwrap();
             s.set_read_timeout(Some(Duration::from_millis(500)))
                 .unwrap();
             s.send_to(b"hi", addr).unwrap();
@@ -322,6 +328,178 @@ fn cluster_ips_balance_reject_drop_and_follow_endpoint_changes() {
             assert_eq!(
                 connect(&client, "10.96.0.20:80", Duration::from_millis(500)).0,
                 Outcome::TimedOut
+            );
+        })
+        .unwrap();
+}
+
+fn slice_on(svc: &str, eps: &[(&str, &str)], ports: serde_json::Value) -> EndpointSlice {
+    let mut s = slice(
+        svc,
+        &eps.iter().map(|(ip, _)| *ip).collect::<Vec<_>>(),
+        ports,
+    );
+    for (e, (_, node)) in s.endpoints.iter_mut().zip(eps) {
+        e.node_name = Some(node.to_string());
+    }
+    s
+}
+
+fn answer(client: &NetNs, addr: &str) -> (String, String) {
+    match connect(client, addr, Duration::from_secs(2)).0 {
+        Outcome::Answer(a) => {
+            let (who, from) = a.split_once(' ').expect("an answer");
+            (who.to_string(), from.to_string())
+        }
+        other => panic!("connect to {addr}: {other:?}"),
+    }
+}
+
+#[test]
+fn node_ports_traffic_policies_source_ranges_hairpin_affinity_and_maglev() {
+    // p0: client (10.244.1.2), p1: srv1 (10.244.2.2, on this node), p2: srv2
+    // (10.244.3.2, "elsewhere"), p3: a second client (10.244.4.2)
+    let (_t, node, peers) = topology_n(4);
+    servers(&peers[1], "srv1", Duration::from_secs(60));
+    servers(&peers[2], "srv2", Duration::from_secs(60));
+    let node_ns = NetNs::open(&node).unwrap();
+    let client = NetNs::open(&peers[0]).unwrap();
+    let srv1 = NetNs::open(&peers[1]).unwrap();
+    let client2 = NetNs::open(&peers[3]).unwrap();
+    let cfg = RulesetConfig {
+        cluster_cidr: "10.244.2.0/23".parse().unwrap(), // the servers are "pods"
+        service_cidr: "10.96.0.0/12".parse().unwrap(),
+    };
+    let eports = json!([{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "dns", "port": 5353, "protocol": "UDP"}]);
+    let both = [("10.244.2.2", "node"), ("10.244.3.2", "other")];
+    let svc = |name: &str, spec: serde_json::Value| -> Service {
+        let mut v = json!({"metadata": {"name": name, "namespace": "default"}, "spec": {
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080},
+                      {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353}]}});
+        for (k, x) in spec.as_object().unwrap() {
+            v["spec"][k] = x.clone();
+        }
+        if let Some(st) = spec.get("status") {
+            v["status"] = st.clone();
+            v["spec"].as_object_mut().unwrap().remove("status");
+        }
+        serde_json::from_value(v).unwrap()
+    };
+    let np = |n: u16| json!([{"name": "http", "port": 80, "targetPort": 8080, "nodePort": n}]);
+
+    node_ns
+        .run(|| {
+            let nft = Nft::new().expect("nft socket");
+            let mut engine = Engine::new(cfg, "node", vec!["10.244.1.1".parse().unwrap()]);
+            engine.upsert_service(svc(
+                "np",
+                json!({"clusterIP": "10.96.0.40", "type": "NodePort", "ports": np(30080)}),
+            ));
+            engine.upsert_slice(slice_on("np", &both, eports.clone()));
+            engine.upsert_service(svc(
+                "local",
+                json!({"clusterIP": "10.96.0.41", "type": "NodePort",
+                "externalTrafficPolicy": "Local", "ports": np(30081)}),
+            ));
+            engine.upsert_slice(slice_on("local", &both, eports.clone()));
+            engine.upsert_service(svc(
+                "lb",
+                json!({"clusterIP": "10.96.0.42", "type": "LoadBalancer",
+                "loadBalancerSourceRanges": ["10.244.1.2/32"], "ports": np(30082),
+                "status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.200"}]}}}),
+            ));
+            engine.upsert_slice(slice_on("lb", &both, eports.clone()));
+            engine.upsert_service(svc("self", json!({"clusterIP": "10.96.0.43"})));
+            engine.upsert_slice(slice_on("self", &both[..1], eports.clone()));
+            engine.upsert_service(svc(
+                "aff",
+                json!({"clusterIP": "10.96.0.44", "sessionAffinity": "ClientIP",
+                "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}}}),
+            ));
+            engine.upsert_slice(slice_on("aff", &both, eports.clone()));
+            let mut mag = svc("mag", json!({"clusterIP": "10.96.0.45"}));
+            mag.metadata.annotations =
+                Some([("podnet.io/load-balancing".to_string(), "maglev".to_string())].into());
+            engine.upsert_service(mag);
+            engine.upsert_slice(slice_on("mag", &both, eports.clone()));
+            sync(&mut engine, &nft);
+
+            // NodePort, externalTrafficPolicy Cluster: both endpoints, source masqueraded
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..40 {
+                let (who, from) = answer(&client, "10.244.1.1:30080");
+                assert_ne!(from, "10.244.1.2", "ETP Cluster masquerades the client");
+                assert!(
+                    from == "10.244.2.1" || from == "10.244.3.1",
+                    "seen from the node: {from}"
+                );
+                seen.insert(who);
+                if seen.len() == 2 {
+                    break;
+                }
+            }
+            assert_eq!(seen.len(), 2, "{seen:?}");
+
+            // externalTrafficPolicy Local: only the local endpoint, client address kept
+            for _ in 0..10 {
+                assert_eq!(
+                    answer(&client, "10.244.1.1:30081"),
+                    ("srv1".into(), "10.244.1.2".into())
+                );
+            }
+
+            // loadBalancerSourceRanges: 10.244.1.2 may, 10.244.4.2 may not
+            let (_, from) = answer(&client, "172.18.255.200:80");
+            assert_ne!(from, "10.244.1.2");
+            assert_eq!(
+                connect(&client2, "172.18.255.200:80", Duration::from_millis(500)).0,
+                Outcome::TimedOut
+            );
+            // ... while the same service's ClusterIP is open to it
+            answer(&client2, "10.96.0.42:80");
+
+            // hairpin: srv1 reaches its own service and lands on itself, masqueraded
+            let (who, from) = answer(&srv1, "10.96.0.43:80");
+            assert_eq!(who, "srv1");
+            assert_eq!(
+                from, "10.244.2.1",
+                "hairpin traffic is masqueraded to the node"
+            );
+
+            // the node itself reaches a ClusterIP (nat output); like a real node it
+            // needs a route for the destination first (a default route via its uplink)
+            sh(&["ip", "-n", &node, "route", "add", "default", "via", "10.244.4.2"]);
+            let node_here = NetNs::open(&node).unwrap();
+            let (_, from) = answer(&node_here, "10.96.0.40:80");
+            assert!(from.starts_with("10.244."), "{from}");
+
+            // session affinity: one client, one backend
+            let (first, _) = answer(&client, "10.96.0.44:80");
+            for _ in 0..15 {
+                assert_eq!(answer(&client, "10.96.0.44:80").0, first, "affinity kept");
+            }
+
+            // Maglev: the same client address and port picks the same backend again,
+            // also after its conntrack entry is gone; different ports use both
+            let mut picks = std::collections::BTreeSet::new();
+            for sport in 41000..41016u16 {
+                let a = udp_ask_from(&client, "10.96.0.45:53", sport).expect("a UDP answer");
+                for f in podnet_linux::conntrack::list().unwrap() {
+                    if f.original.dst.to_string() == "10.96.0.45" {
+                        podnet_linux::conntrack::delete(&f).unwrap();
+                    }
+                }
+                let b = udp_ask_from(&client, "10.96.0.45:53", sport).expect("a UDP answer");
+                assert_eq!(
+                    a, b,
+                    "source port {sport}: consistent hashing picks the same backend"
+                );
+                picks.insert(a);
+            }
+            assert_eq!(
+                picks.len(),
+                2,
+                "16 flows spread over both backends: {picks:?}"
             );
         })
         .unwrap();
