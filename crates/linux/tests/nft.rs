@@ -299,6 +299,45 @@ fn incremental_apply_sends_only_the_change_to_a_large_map() {
         ],
     );
     assert!(got.contains("10.244.7.7 . 9090"), "{got}");
+
+    // The same through TableChange: no walk over the 100k elements.
+    let key = vec![ip4(10, 96, 0, 0), Value::Port(80), Value::U32(0)];
+    let gone = vec![ip4(10, 200, 0, 1), Value::Port(443), Value::U32(0)];
+    let change = TableChange {
+        upsert_elements: vec![(
+            "backends".into(),
+            Element::map(key.clone(), vec![ip4(10, 244, 6, 6), Value::Port(7070)]),
+        )],
+        remove_elements: vec![("backends".into(), gone)],
+        ..TableChange::default()
+    };
+    let stats = applier.apply_change(&nft, change).unwrap();
+    assert_eq!(
+        (stats.ops, stats.elements_deleted, stats.elements_added),
+        (2, 2, 1),
+        "{stats:?}"
+    );
+    let get = |key: &str| nft_cmd(&name, &["get", "element", "ip", "podnet", "backends", key]);
+    let (_, got) = get("{ 10.96.0.0 . 80 . 0x0 }");
+    assert!(got.contains("10.244.6.6 . 7070"), "{got}");
+    assert!(!get("{ 10.200.0.1 . 443 . 0x0 }").0);
+    let applied = &applier.applied().unwrap().sets["backends"].elements[&key];
+    assert_eq!(
+        applied.data,
+        Some(ElemData::Values(vec![
+            ip4(10, 244, 6, 6),
+            Value::Port(7070)
+        ]))
+    );
+    // Without an applied state, a change is refused (the caller resyncs).
+    applier.forget();
+    let err = applier
+        .apply_change(&nft, TableChange::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("apply the full desired state"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::batch::{Batch, Op};
+use super::change::{apply_to, change_batch, TableChange};
 use super::model::{Element, Value};
 use super::socket::{Nft, NftError};
 use super::state::{SetState, TableState};
@@ -211,6 +212,7 @@ impl Stats {
 #[derive(Debug, Default)]
 pub struct Applier {
     applied: Option<TableState>,
+    last: Stats,
 }
 
 impl Applier {
@@ -228,20 +230,54 @@ impl Applier {
         self.applied = None;
     }
 
-    /// Make the kernel's table equal `desired`, in one transaction.
+    /// Make the kernel's table equal `desired`, in one transaction: a full
+    /// replace when nothing is known (start, after an error, after
+    /// [`Applier::forget`]), otherwise only the difference ([`diff`]). Costs
+    /// one walk over both states; planners that know what changed can use
+    /// [`Applier::apply_change`] instead.
     pub fn apply(&mut self, nft: &Nft, desired: TableState) -> Result<Stats, NftError> {
-        let full = match &self.applied {
-            Some(applied) => !incremental_possible(applied, &desired),
-            None => true,
+        let (batch, full) = match &self.applied {
+            Some(applied) if incremental_possible(applied, &desired) => {
+                (incremental(applied, &desired), false)
+            }
+            _ => (full_replace(&desired), true),
         };
-        let batch = diff(self.applied.as_ref(), &desired);
-        let mut stats = Stats::of(&batch, full);
-        match nft.commit(&batch) {
+        self.commit(nft, &batch, full)?;
+        let stats = self.last;
+        self.applied = Some(desired);
+        Ok(stats)
+    }
+
+    /// Apply a change to the applied state, in one transaction, at a cost
+    /// that depends on the change only. Needs an applied state (a first
+    /// [`Applier::apply`]); after any error the state is forgotten and the
+    /// caller applies its full desired state.
+    pub fn apply_change(&mut self, nft: &Nft, change: TableChange) -> Result<Stats, NftError> {
+        let Some(applied) = &self.applied else {
+            return Err(NftError::NotIncremental(
+                "nothing applied yet (or forgotten after an error)".into(),
+            ));
+        };
+        let batch = change_batch(applied, &change).map_err(|why| {
+            self.applied = None;
+            NftError::NotIncremental(why)
+        })?;
+        self.commit(nft, &batch, false)?;
+        let stats = self.last;
+        if let Some(applied) = &mut self.applied {
+            apply_to(applied, change);
+        }
+        Ok(stats)
+    }
+
+    fn commit(&mut self, nft: &Nft, batch: &Batch, full: bool) -> Result<(), NftError> {
+        let mut stats = Stats::of(batch, full);
+        match nft.commit(batch) {
             Ok(sent) => {
                 stats.messages = sent.messages;
                 stats.bytes = sent.bytes;
-                self.applied = Some(desired);
-                Ok(stats)
+                self.last = stats;
+                Ok(())
             }
             Err(e) => {
                 self.applied = None;

@@ -9,11 +9,14 @@
 //! - [`Nft`]: the netlink socket of a namespace; [`Nft::commit`] applies a
 //!   batch all-or-nothing and maps an error to the operation that caused it;
 //! - [`diff`] / [`Applier`]: the batch from the applied to the desired
-//!   state (a full atomic replace at start, only the changes afterwards).
+//!   state (a full atomic replace at start, only the changes afterwards);
+//!   [`TableChange`] / [`Applier::apply_change`] for planners that know
+//!   what changed (cost independent of the table's size).
 //!
 //! See `docs/linux.md` ("nftables") for the design.
 
 mod batch;
+mod change;
 mod compile;
 mod diff;
 mod expr;
@@ -25,6 +28,7 @@ pub mod state;
 mod wire;
 
 pub use batch::{Batch, Op};
+pub use change::TableChange;
 pub use compile::CompileError;
 pub use diff::{diff, full_replace, Applier, Stats};
 pub use model::{

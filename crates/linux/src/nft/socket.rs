@@ -61,6 +61,10 @@ pub enum NftError {
         errno: Errno,
         reason: String,
     },
+    /// [`super::Applier::apply_change`] cannot apply this change on what it
+    /// knows; apply the full desired state instead.
+    #[error("cannot apply the change incrementally: {0}; apply the full desired state")]
+    NotIncremental(String),
     #[error("{what} in netns {netns}")]
     Io {
         what: &'static str,
