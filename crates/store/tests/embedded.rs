@@ -246,3 +246,44 @@ async fn oneshot_commits_keep_the_log_short() {
     let again = SqliteStore::open_oneshot(&path).unwrap();
     assert_eq!(again.range("/o/").await.unwrap().kvs.len(), 300);
 }
+
+/// The truncation of the log by one-shot commits never waits for other processes: a
+/// reader that keeps a snapshot open (so the log cannot be restarted) delays none of
+/// them by the busy timeout, and the log is truncated once the reader is gone.
+#[tokio::test(flavor = "current_thread")]
+async fn oneshot_truncation_does_not_wait_for_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let wal = dir.path().join("state.db-wal");
+    drop(SqliteStore::open_oneshot(&path).unwrap());
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let n: i64 = reader
+        .query_row("SELECT count(*) FROM kv", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+    let started = std::time::Instant::now();
+    for i in 0..100 {
+        let one = SqliteStore::open_oneshot(&path).unwrap();
+        one.put(&format!("/r/k{i:03}"), vec![b'v'; 200], 0)
+            .await
+            .unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "100 one-shot commits beside a reader took {:?}",
+        started.elapsed()
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    for i in 100..130 {
+        let one = SqliteStore::open_oneshot(&path).unwrap();
+        one.put(&format!("/r/k{i:03}"), vec![b'v'; 200], 0)
+            .await
+            .unwrap();
+    }
+    let len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(len < 80 * 4120, "the log stayed at {len} bytes");
+    let again = SqliteStore::open_oneshot(&path).unwrap();
+    assert_eq!(again.range("/r/").await.unwrap().kvs.len(), 130);
+}

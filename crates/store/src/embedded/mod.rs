@@ -277,13 +277,18 @@ impl SqliteStore {
 /// it commits. Past `ONESHOT_WAL_PAGES` frames this checkpoints and truncates the log
 /// instead, so the log stays short and the fsyncs come once per ~64 frames.
 /// Durability is that of `synchronous=NORMAL` either way: a commit is in the log
-/// before this runs, and a checkpoint syncs the log before copying it. A checkpoint
-/// that cannot finish (another process is reading) is left to a later commit: the
-/// commit has already succeeded.
+/// before this runs, and a checkpoint syncs the log before copying it. The
+/// checkpoint never waits for other processes: when one holds the write lock or
+/// still reads from the log, it copies what it can (as SQLite's passive
+/// autocheckpoint would) and leaves the truncation to a later commit; the commit
+/// itself has already succeeded.
 fn oneshot_wal_hook(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
     if pages >= ONESHOT_WAL_PAGES {
-        if let Err(e) = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::TRUNCATE) {
-            tracing::debug!(error = %e, pages, "checkpoint of the write-ahead log deferred");
+        let done = schema::without_waiting(|| {
+            wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::TRUNCATE)
+        });
+        if let Err(e) = done {
+            tracing::debug!(error = %e, pages, "truncation of the write-ahead log deferred");
         }
     }
     Ok(())

@@ -75,9 +75,28 @@ pub(crate) fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '
     }
 }
 
+thread_local! {
+    /// Set while this thread runs something that must not wait for other
+    /// connections' locks (see [`without_waiting`]).
+    static NO_WAIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the busy handler of this thread's connections answering at once:
+/// a lock held by another connection fails `f`'s statement with `SQLITE_BUSY`
+/// instead of waiting for it (for optional work such as a checkpoint).
+pub(crate) fn without_waiting<T>(f: impl FnOnce() -> T) -> T {
+    let before = NO_WAIT.with(|w| w.replace(true));
+    let out = f();
+    NO_WAIT.with(|w| w.set(before));
+    out
+}
+
 /// Waits for a lock held by another connection: short sleeps so that a freed lock is
 /// taken at once (SQLite's default handler sleeps up to 100 ms), `BUSY_TIMEOUT` in all.
 fn busy(attempt: i32) -> bool {
+    if NO_WAIT.with(std::cell::Cell::get) {
+        return false;
+    }
     let attempt = u64::try_from(attempt).unwrap_or(0);
     let (spin, step) = (20u64, Duration::from_micros(200));
     let waited = if attempt < spin {
