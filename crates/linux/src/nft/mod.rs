@@ -25,6 +25,7 @@ pub mod rule;
 mod set_msg;
 mod socket;
 pub mod state;
+pub mod value;
 mod wire;
 
 pub use batch::{Batch, Op};

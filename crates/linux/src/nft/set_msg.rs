@@ -174,7 +174,14 @@ pub(crate) fn encode_element(buf: &mut Buf, set: &Set, e: &Element, add: bool) {
     buf.end_nest(elem);
     if set.flags.interval && !concat_interval {
         let last = e.key_end.as_ref().map(|k| layout_bytes(k)).unwrap_or(key);
-        if let Some(end) = successor(&last) {
+        let end = if set.key[0].host_order() && last.len() == 4 {
+            // A host-order integer: one more in host order.
+            let v = u32::from_ne_bytes(last[..4].try_into().expect("4 bytes"));
+            v.checked_add(1).map(|v| v.to_ne_bytes().to_vec())
+        } else {
+            successor(&last)
+        };
+        if let Some(end) = end {
             let elem = buf.begin_nest(NFTA_LIST_ELEM);
             buf.data_value(NFTA_SET_ELEM_KEY, &end);
             buf.u32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);

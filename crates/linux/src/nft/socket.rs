@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -114,6 +114,8 @@ pub struct Nft {
     seq: AtomicU32,
     sndbuf: AtomicUsize,
     rcvbuf: AtomicUsize,
+    /// One transaction at a time: replies are read in order.
+    busy: Mutex<()>,
 }
 
 impl Nft {
@@ -156,6 +158,7 @@ impl Nft {
             seq: AtomicU32::new(seed),
             sndbuf: AtomicUsize::new(0),
             rcvbuf: AtomicUsize::new(0),
+            busy: Mutex::new(()),
         })
     }
 
@@ -173,7 +176,8 @@ impl Nft {
     }
 
     /// Apply `batch` as one transaction: all of it, or (on error) nothing.
-    /// An empty batch sends nothing.
+    /// An empty batch sends nothing. Commits from several threads on one
+    /// `Nft` are serialised.
     pub fn commit(&self, batch: &Batch) -> Result<Sent, NftError> {
         if batch.is_empty() {
             return Ok(Sent::default());
@@ -188,6 +192,7 @@ impl Nft {
                 op: batch.ops[index].to_string(),
                 reason,
             })?;
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         self.drain();
         self.grow_buffers(encoded.bytes.len(), encoded.messages.len())?;
         let sent = send(self.fd.as_raw_fd(), &encoded.bytes, MsgFlags::empty())
