@@ -10,6 +10,7 @@ pub mod annotations;
 pub mod apply;
 pub mod cniconf;
 pub mod condition;
+pub mod firewall;
 pub mod ipam_reconcile;
 pub mod metrics;
 pub mod plan;
@@ -40,6 +41,11 @@ pub struct AgentOptions {
     pub routing: bool,
     /// The cluster's settings (overlay mode, VNI, port, MTU), read at start.
     pub cluster: ClusterConfigSpec,
+    /// Keep the egress masquerade table (`ip podnet`).
+    pub masquerade: bool,
+    /// Keep the anti-spoofing table (`bridge podnet`); needs podnet's own CNI plugin
+    /// (its IPAM attachments in the store name every pod's veth and address).
+    pub anti_spoofing: bool,
     /// Serve Prometheus metrics here (`GET /metrics`).
     pub metrics: Option<SocketAddr>,
     /// Run the node runtime (lab only).
@@ -70,6 +76,8 @@ pub enum AgentError {
     },
     #[error("node runtime: {0}")]
     Runtime(String),
+    #[error("nftables: {0}")]
+    Firewall(String),
     #[error("binding the metrics listener on {addr}: {source}")]
     Metrics {
         addr: SocketAddr,
@@ -137,6 +145,20 @@ pub async fn run(
         let stop = stop_rx.clone();
         let metrics = metrics.clone();
         tasks.spawn(async move { follow_nodes(api, opts, metrics, stop).await });
+    }
+    if opts.masquerade || opts.anti_spoofing {
+        let api = api.clone();
+        let metrics = metrics.clone();
+        let stop = stop_rx.clone();
+        let (node, cluster, spoofing) = (
+            opts.node.name.clone(),
+            opts.cluster.clone(),
+            opts.anti_spoofing,
+        );
+        let masquerade = opts.masquerade;
+        tasks.spawn(async move {
+            firewall::run(api, node, cluster, masquerade, spoofing, metrics, stop).await
+        });
     }
     if let Some(cfg) = opts.runtime.clone() {
         let api = api.clone();

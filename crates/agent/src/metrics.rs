@@ -49,6 +49,11 @@ pub struct Metrics {
     pub managed_fdb: AtomicU64,
     pub nodes: AtomicU64,
     pub unreachable_peers: AtomicU64,
+    /// nftables transactions committed (egress and anti-spoofing tables).
+    pub firewall_applies: AtomicU64,
+    pub firewall_errors: AtomicU64,
+    /// Pod interfaces allowed as sources by the anti-spoofing table.
+    pub pod_sources: AtomicU64,
     durations: Mutex<Histogram>,
 }
 
@@ -139,6 +144,24 @@ impl Metrics {
             "gauge",
             "Remote nodes host-gw cannot route to (not on this node's L2 network).",
             &[(String::new(), g(&self.unreachable_peers))],
+        );
+        metric(
+            "podnet_agent_firewall_applies_total",
+            "counter",
+            "nftables transactions committed (egress masquerade, anti-spoofing).",
+            &[(String::new(), g(&self.firewall_applies))],
+        );
+        metric(
+            "podnet_agent_firewall_errors_total",
+            "counter",
+            "nftables transactions that failed.",
+            &[(String::new(), g(&self.firewall_errors))],
+        );
+        metric(
+            "podnet_agent_pod_sources",
+            "gauge",
+            "Pod interfaces the anti-spoofing table allows as sources.",
+            &[(String::new(), g(&self.pod_sources))],
         );
         let h = self.durations.lock().unwrap_or_else(|e| e.into_inner());
         let name = "podnet_agent_reconcile_duration_seconds";

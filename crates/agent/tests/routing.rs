@@ -320,6 +320,8 @@ impl RunningAgent {
                         },
                         cni: None,
                         routing: true,
+                        masquerade: false,
+                        anti_spoofing: false,
                         cluster,
                         metrics: Some("127.0.0.1:9150".parse().unwrap()),
                         runtime: None,

@@ -4,7 +4,8 @@
 //! mode implies (VXLAN device and MTU, or routes via node IPs), the agent's metrics
 //! endpoint (curl inside a node namespace), a node joining and leaving (a namespace on
 //! the lab's switch with its own agent) with every other node converging within 1 s,
-//! and a TCP stream between pods on two nodes that keeps flowing while one agent is
+//! egress to the lab's internet host masqueraded to the node IP, a spoofed source
+//! dropped, and a TCP stream between pods on two nodes that keeps flowing while one agent is
 //! killed with SIGKILL and restarted (and the restarted agent changes nothing in the
 //! kernel). `lab down` leaves no trace. Needs root, ip, curl, nsenter and iperf3.
 #![allow(clippy::print_stdout)] // convergence times are printed; asserted against the 1 s bound
@@ -179,13 +180,17 @@ fn routes(lab: &Lab, host: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Everything routing-related in a node's kernel: routes, neighbours, FDB, links.
+/// Everything routing-related in a node's kernel: routes, neighbours, FDB, links;
+/// sorted (the kernel dumps hash tables in no stable order).
 fn kernel_state(lab: &Lab, host: &str) -> String {
-    lab.host(
+    let out = lab.host(
         host,
         "ip route show proto 0x50; ip neigh show nud permanent; \
          bridge fdb show dev podnet.1 2>/dev/null; ip -o link show podnet.1 2>/dev/null | cut -d' ' -f1-5",
-    )
+    );
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    lines.join("\n")
 }
 
 fn metric(text: &str, prefix: &str) -> u64 {
@@ -276,6 +281,7 @@ fn routing_lab(tag: &str, mode: &str) {
     assert!(up.contains(" 0 failed"), "{up}");
     assert!(up.contains("pod-to-pod UDP, across nodes"), "{up}");
     assert!(up.contains("node-to-pod"), "{up}");
+    assert!(up.contains("pod-to-internet (masqueraded)"), "{up}");
 
     // TCP across nodes: the server sees the client's own pod IP.
     let client_ip = pod_ip(&lab, "client");
@@ -297,6 +303,82 @@ fn routing_lab(tag: &str, mode: &str) {
         &format!("http://127.0.0.1:9080/dial?request=clientip&protocol=udp&host={server_ip}&port=8081&tries=1"),
     ]);
     assert!(dial.contains(&format!("\"{client_ip}:")), "UDP: {dial}");
+    // Egress: the internet host sees node-1's IP (masqueraded), where pod-to-pod
+    // above saw the pod's own IP.
+    let seen = lab.ok(&[
+        "exec",
+        "client",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "3",
+        "http://203.0.113.10:8080/clientip",
+    ]);
+    assert_eq!(
+        seen.rsplit_once(':').unwrap().0,
+        "172.18.0.2",
+        "egress: {seen}"
+    );
+    // Anti-spoofing: the client claims netserver-2's address as a second address;
+    // what it sends from it is dropped at node-1's bridge, its own address still works.
+    let other = pod_ip(&lab, "netserver-2");
+    lab.ok(&[
+        "exec",
+        "client",
+        "--",
+        "ip",
+        "addr",
+        "add",
+        &format!("{other}/32"),
+        "dev",
+        "eth0",
+    ]);
+    let spoofed = lab.podnet(&[
+        "exec",
+        "client",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "2",
+        "--interface",
+        &other,
+        &format!("http://{server_ip}:8083/clientip"),
+    ]);
+    assert!(
+        !spoofed.status.success(),
+        "a spoofed source got through: {}",
+        String::from_utf8_lossy(&spoofed.stdout)
+    );
+    lab.ok(&[
+        "exec",
+        "client",
+        "--",
+        "ip",
+        "addr",
+        "del",
+        &format!("{other}/32"),
+        "dev",
+        "eth0",
+    ]);
+    let seen = lab.ok(&[
+        "exec",
+        "client",
+        "--",
+        "curl",
+        "-s",
+        "-m",
+        "3",
+        &format!("http://{server_ip}:8083/clientip"),
+    ]);
+    assert_eq!(
+        seen.rsplit_once(':').unwrap().0,
+        client_ip,
+        "after the spoof: {seen}"
+    );
+    let rules = lab.host("node-1", "nft list table bridge podnet");
+    assert!(rules.contains(&format!(". {client_ip}")), "{rules}");
     // Node-to-pod, from a third node.
     let hn = lab.host(
         "node-3",
@@ -453,6 +535,7 @@ fn routing_lab(tag: &str, mode: &str) {
         .spawn()
         .unwrap();
     let before_state = kernel_state(&lab, "node-2");
+    let before_rules = lab.host("node-2", "nft list ruleset");
     std::thread::sleep(Duration::from_secs(2));
     let pid_file = lab.state().join("pids/agent-node-2.pid");
     let pid: u32 = std::fs::read_to_string(&pid_file)
@@ -491,8 +574,15 @@ fn routing_lab(tag: &str, mode: &str) {
                 .output()
                 .unwrap();
             let m = String::from_utf8_lossy(&o.stdout).into_owned();
-            if m.lines()
-                .any(|l| l.starts_with("podnet_agent_reconciles_total ") && !l.ends_with(" 0"))
+            let done = |prefix: &str, least: u64| {
+                m.lines().any(|l| {
+                    l.strip_prefix(prefix)
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .is_some_and(|v| v >= least)
+                })
+            };
+            if done("podnet_agent_reconciles_total ", 1)
+                && done("podnet_agent_firewall_applies_total ", 2)
             {
                 break m;
             }
@@ -517,6 +607,15 @@ fn routing_lab(tag: &str, mode: &str) {
         before_state,
         kernel_state(&lab, "node-2"),
         "kernel state changed across the restart"
+    );
+    assert!(
+        metric(&m, "podnet_agent_firewall_applies_total ") >= 2,
+        "the restarted agent has not applied its tables yet:\n{m}"
+    );
+    assert_eq!(
+        before_rules,
+        lab.host("node-2", "nft list ruleset"),
+        "nftables changed across the restart"
     );
     let out = client.wait_with_output().unwrap();
     assert!(

@@ -6,8 +6,9 @@
 //! Probes: container-to-container on localhost, pod-to-pod on one node and across
 //! nodes (where the server is agnhost netexec, the server must see the client's own
 //! pod IP: no NAT), over UDP too where both ends run netexec (the client's netexec
-//! `/dial`s the server's UDP `clientip`), and node-to-pod. Service, DNS, egress and
-//! policy probes join as those parts land.
+//! `/dial`s the server's UDP `clientip`), node-to-pod, and pod-to-internet (the
+//! internet host's netexec must see the pod's node IP: egress is masqueraded).
+//! Service, DNS and policy probes join as those parts land.
 
 use std::path::Path;
 use std::process::Command;
@@ -190,6 +191,33 @@ pub fn plan(pods: &[Target], nodes: &[(String, String)]) -> Vec<Probe> {
     out
 }
 
+/// One pod-to-internet probe per node, from a pod on it: the internet host's
+/// netexec at `internet` must see the node's own IP (`nodes`: name, node IP).
+pub fn internet_probes(
+    pods: &[Target],
+    nodes: &[(String, String)],
+    internet: &str,
+    port: i32,
+) -> Vec<Probe> {
+    nodes
+        .iter()
+        .filter_map(|(node, node_ip)| {
+            let client = pods.iter().find(|p| &p.node == node)?;
+            Some(Probe {
+                check: "pod-to-internet (masqueraded)",
+                from: format!("{} ({})", client.name, client.node),
+                to: format!("internet ({internet}:{port})"),
+                how: How::ClientIp {
+                    from_netns: client.netns.clone(),
+                    addr: internet.to_string(),
+                    port,
+                    expect_ip: node_ip.clone(),
+                },
+            })
+        })
+        .collect()
+}
+
 fn pod_probe(check: &'static str, client: &Target, server: &Target) -> Probe {
     let port = server.port.unwrap_or_default();
     let how = if server.netexec {
@@ -260,7 +288,9 @@ pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
                 Ok(o) if o.status.success() => {
                     let seen = String::from_utf8_lossy(&o.stdout).trim().to_string();
                     let ip = seen.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(&seen);
-                    if ip == expect_ip {
+                    if ip == expect_ip && probe.check.starts_with("pod-to-internet") {
+                        (true, format!("internet saw {seen}: the node's IP"))
+                    } else if ip == expect_ip {
                         (true, format!("server saw {seen}: the client's own IP"))
                     } else {
                         (
@@ -358,7 +388,19 @@ pub async fn check_lab(
         .nodes()
         .map(|n| (n.name.clone(), n.netns.clone()))
         .collect();
-    let probes = plan(&targets, &nodes);
+    let mut probes = plan(&targets, &nodes);
+    if let Some(internet) = lab.host("internet") {
+        let node_ips: Vec<(String, String)> = lab
+            .nodes()
+            .map(|n| (n.name.clone(), n.ip.to_string()))
+            .collect();
+        probes.extend(internet_probes(
+            &targets,
+            &node_ips,
+            &internet.ip.to_string(),
+            i32::from(crate::up::INTERNET_PORT),
+        ));
+    }
     let podnet = podnet.to_path_buf();
     tokio::task::spawn_blocking(move || {
         probes
@@ -445,6 +487,25 @@ mod tests {
         assert!(
             matches!(&udp[0].how, How::UdpClientIp { from_netns, via_port: 8080, addr, port: 8081, expect_ip }
             if from_netns == "ns-a" && addr == "10.0.2.2" && expect_ip == "10.0.1.2")
+        );
+    }
+
+    #[test]
+    fn one_internet_probe_per_node_expecting_its_node_ip() {
+        let pods = [
+            t("a", "n1", "10.0.1.2", None, false, 1),
+            t("c", "n2", "10.0.2.2", Some(9376), false, 1),
+        ];
+        let nodes = [
+            ("n1".to_string(), "172.18.0.2".to_string()),
+            ("n2".to_string(), "172.18.0.3".to_string()),
+            ("n3".to_string(), "172.18.0.4".to_string()),
+        ];
+        let p = internet_probes(&pods, &nodes, "203.0.113.10", 8080);
+        assert_eq!(p.len(), 2, "n3 has no pod");
+        assert!(
+            matches!(&p[1].how, How::ClientIp { from_netns, addr, expect_ip, .. }
+            if from_netns == "ns-c" && addr == "203.0.113.10" && expect_ip == "172.18.0.3")
         );
     }
 }

@@ -30,6 +30,9 @@ pub enum Progress {
     },
 }
 
+/// The port of the internet host's agnhost netexec (`/clientip` for the egress check).
+pub const INTERNET_PORT: u16 = 8080;
+
 /// Where each lab agent serves its metrics, inside its node's namespace.
 pub const AGENT_METRICS: &str = "127.0.0.1:9150";
 
@@ -180,6 +183,23 @@ fn start_processes(
         ],
         &rust_log,
     )?;
+    // The outside world answers who it sees: the egress check expects the node IP.
+    if let Some(internet) = plan.host("internet") {
+        procs::spawn_in(
+            &plan.state_dir,
+            "internet-netexec",
+            &internet.netns,
+            &[
+                exe.clone(),
+                "image".into(),
+                "agnhost".into(),
+                "netexec".into(),
+                format!("--http-port={INTERNET_PORT}"),
+                "--udp-port=-1".into(),
+            ],
+            &rust_log,
+        )?;
+    }
     for node in plan.nodes() {
         let dir = plan.state_dir.join("nodes").join(&node.name);
         let argv = vec![

@@ -29,6 +29,10 @@ pub struct Args {
     /// Accepted for compatibility; routing is on unless --no-routing.
     #[arg(long, hide = true)]
     host_gw_routes: bool,
+    /// Leave nftables alone: no egress masquerade (`ip podnet`), no anti-spoofing
+    /// (`bridge podnet`; kept only with --cni-chain podnet).
+    #[arg(long)]
+    no_firewall: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9150).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
@@ -120,6 +124,10 @@ pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
         },
         cni,
         routing: !args.no_routing,
+        masquerade: !args.no_firewall,
+        anti_spoofing: !args.no_firewall
+            && args.cni_chain == "podnet"
+            && args.cni_conf_dir.is_some(),
         cluster: cfg.clone(),
         metrics: args.metrics,
         runtime,
