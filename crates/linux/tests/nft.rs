@@ -583,3 +583,114 @@ fn egress_masquerade_and_bridge_anti_spoofing_are_expressible() {
         );
     }
 }
+
+/// IPv6 in an `inet` table: interval set of v6 prefixes, a vmap keyed by
+/// `ip6 daddr . meta l4proto . th dport`, dnat through an `ipv6_addr .
+/// inet_service` map, masquerade; `nft` lists what was planned.
+#[test]
+fn inet_table_with_ipv6_is_what_nft_lists() {
+    let mut guard = Namespaces::new();
+    let (name, ns) = guard.create("nft-inet6");
+    let nft = Nft::in_netns(&ns).unwrap();
+    let mut st = TableState::new(Table::new(Family::Inet, "podnet"));
+    let mut no_masq = Set::new("no-masquerade6", vec![DataType::Ipv6Addr]);
+    no_masq.flags.interval = true;
+    st.add_set(no_masq);
+    st.insert_element("no-masquerade6", Element::prefix(net("fd00:10:244::/56")));
+    let vip: std::net::Ipv6Addr = "fd00:10:96::a".parse().unwrap();
+    st.add_set(Set::map(
+        "services6",
+        vec![
+            DataType::Ipv6Addr,
+            DataType::InetProto,
+            DataType::InetService,
+        ],
+        SetData::Verdict,
+    ));
+    st.insert_element(
+        "services6",
+        Element::verdict(
+            vec![Value::Ipv6(vip), Value::Proto(proto::TCP), Value::Port(80)],
+            Verdict::Jump("svc6".into()),
+        ),
+    );
+    st.add_set(Set::map(
+        "backends6",
+        vec![DataType::Mark],
+        SetData::Values(vec![DataType::Ipv6Addr, DataType::InetService]),
+    ));
+    st.insert_element(
+        "backends6",
+        Element::map(
+            vec![Value::U32(0)],
+            vec![
+                Value::Ipv6("fd00:10:244:1::5".parse().unwrap()),
+                Value::Port(8080),
+            ],
+        ),
+    );
+    st.add_chain(
+        Chain::base("prerouting", ChainType::Nat, Hook::Prerouting, -100),
+        vec![Rule::new(vec![Stmt::VerdictMap {
+            fields: vec![Field::Ip6Daddr, Field::MetaL4Proto, Field::ThDport],
+            map: "services6".into(),
+        }])],
+    );
+    st.add_chain(
+        Chain::regular("svc6"),
+        vec![Rule::new(vec![Stmt::Dnat {
+            to: NatTarget::Map {
+                fields: vec![Field::NumgenRandom {
+                    modulus: 1,
+                    offset: 0,
+                }],
+                map: "backends6".into(),
+                data: NatData::Ip6Port,
+                remember: None,
+            },
+            flags: NatFlags::default(),
+        }])],
+    );
+    st.add_chain(
+        Chain::base("postrouting", ChainType::Nat, Hook::Postrouting, 100),
+        vec![Rule::new(vec![
+            Stmt::Prefix {
+                field: Field::Ip6Saddr,
+                op: CmpOp::Eq,
+                net: net("fd00:10:244::/56"),
+            },
+            Stmt::InSet {
+                fields: vec![Field::Ip6Daddr],
+                set: "no-masquerade6".into(),
+                negate: true,
+            },
+            Stmt::Masquerade {
+                fully_random: false,
+            },
+        ])],
+    );
+    Applier::new().apply(&nft, st).unwrap();
+    let listed = lines(&nft_ok(&name, &["list", "table", "inet", "podnet"]));
+    let want = [
+        "elements = { fd00:10:244::/56 }",
+        "type ipv6_addr . inet_proto . inet_service : verdict",
+        "elements = { fd00:10:96::a . tcp . 80 : jump svc6 }",
+        "type mark : ipv6_addr . inet_service",
+        "ip6 daddr . meta l4proto . th dport vmap @services6",
+        "ip6 saddr fd00:10:244::/56 ip6 daddr != @no-masquerade6 masquerade",
+    ];
+    for line in want {
+        assert!(
+            listed.iter().any(|l| l == line),
+            "nft does not list {line:?}; it lists:\n{}",
+            listed.join("\n")
+        );
+    }
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.contains("dnat ip6 to numgen random mod 1 map @backends6")),
+        "{}",
+        listed.join("\n")
+    );
+}
