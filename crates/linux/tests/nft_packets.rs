@@ -438,3 +438,118 @@ fn masquerade_changes_the_source_the_server_sees_unless_excluded() {
     connect(&t.client, sa([10, 244, 1, 2], 8080)).unwrap();
     assert_eq!(last_peer(&server), Ipv4Addr::new(10, 244, 2, 2));
 }
+
+/// `ip netns exec NS ping -c1 -W1 [-I SRC] DST`, up to `attempts` times.
+fn ping_from(netns: &str, src: Option<&str>, dst: &str, attempts: usize) -> bool {
+    common::require_tool("ping", "iputils-ping");
+    (0..attempts).any(|_| {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", netns, "ping", "-c1", "-W1"]);
+        if let Some(src) = src {
+            cmd.args(["-I", src]);
+        }
+        cmd.arg(dst)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("running ping")
+            .success()
+    })
+}
+
+/// Issue 5's anti-spoofing in a `bridge` table, with real packets: pods on
+/// a node bridge; a pod using an address that is not its own is dropped
+/// (IP rule), and so are its ARP answers for it (ARP rule).
+#[test]
+fn bridge_anti_spoofing_drops_packets_from_a_foreign_source() {
+    let mut guard = Namespaces::new();
+    let (node, node_ns) = guard.create("spoof-node");
+    let (pod_a, _a) = guard.create("spoof-a");
+    let (pod_b, _b) = guard.create("spoof-b");
+    ip(&node, &["link", "add", "br0", "type", "bridge"]);
+    for (dev, pod, addr) in [
+        ("vethA", &pod_a, "10.244.1.2/24"),
+        ("vethB", &pod_b, "10.244.1.3/24"),
+    ] {
+        ip(
+            &node,
+            &[
+                "link", "add", dev, "type", "veth", "peer", "name", "eth0", "netns", pod,
+            ],
+        );
+        ip(&node, &["link", "set", dev, "master", "br0"]);
+        ip(&node, &["link", "set", dev, "up"]);
+        ip(pod, &["addr", "add", addr, "dev", "eth0"]);
+        ip(pod, &["link", "set", "eth0", "up"]);
+    }
+    ip(&node, &["link", "set", "br0", "up"]);
+    // Pod A also claims an address that is not its own.
+    ip(&pod_a, &["addr", "add", "10.244.1.99/24", "dev", "eth0"]);
+    assert!(ping_from(&pod_a, Some("10.244.1.2"), "10.244.1.3", 3));
+    // Without rules, the foreign address works both ways (the control).
+    assert!(ping_from(&pod_a, Some("10.244.1.99"), "10.244.1.3", 2));
+    assert!(ping_from(&pod_b, None, "10.244.1.99", 2));
+    ip(&pod_b, &["neigh", "flush", "all"]);
+
+    let table = |rule: Rule| {
+        let mut st = TableState::new(Table::new(Family::Bridge, "podnet"));
+        st.add_set(Set::new(
+            "pod-sources",
+            vec![DataType::IfName, DataType::Ipv4Addr],
+        ));
+        for (dev, last) in [("vethA", 2), ("vethB", 3)] {
+            st.insert_element(
+                "pod-sources",
+                Element::key(vec![
+                    Value::IfName(dev.into()),
+                    Value::Ipv4(Ipv4Addr::new(10, 244, 1, last)),
+                ]),
+            );
+        }
+        st.add_chain(
+            Chain::base("prerouting", ChainType::Filter, Hook::Prerouting, -200),
+            vec![rule],
+        );
+        st
+    };
+    let spoof_rule = |source: Field| {
+        Rule::new(vec![
+            Stmt::IfNamePrefix {
+                field: Field::MetaIifName,
+                op: CmpOp::Eq,
+                prefix: "veth".into(),
+            },
+            Stmt::InSet {
+                fields: vec![Field::MetaIifName, source],
+                set: "pod-sources".into(),
+                negate: true,
+            },
+            Stmt::Counter,
+            Stmt::Verdict(Verdict::Drop),
+        ])
+    };
+    let nft = Nft::in_netns(&node_ns).unwrap();
+    let mut applier = Applier::new();
+
+    // The IP rule: A's own address passes, the foreign one is dropped.
+    applier
+        .apply(&nft, table(spoof_rule(Field::IpSaddr)))
+        .unwrap();
+    assert!(ping_from(&pod_a, Some("10.244.1.2"), "10.244.1.3", 2));
+    assert!(!ping_from(&pod_a, Some("10.244.1.99"), "10.244.1.3", 1));
+
+    // The ARP rule alone (the chain is flushed and refilled): B cannot
+    // learn where 10.244.1.99 is, because A's ARP answer is dropped.
+    let stats = applier
+        .apply(&nft, table(spoof_rule(Field::ArpSaddrIp)))
+        .unwrap();
+    assert_eq!((stats.full, stats.chains_flushed), (false, 1), "{stats:?}");
+    ip(&pod_b, &["neigh", "flush", "all"]);
+    assert!(ping_from(&pod_b, None, "10.244.1.2", 2));
+    assert!(!ping_from(&pod_b, None, "10.244.1.99", 2));
+    let listed = nft_ok(&node, &["list", "chain", "bridge", "podnet", "prerouting"]);
+    assert!(
+        !listed.contains("packets 0 bytes 0"),
+        "the drop rule counted nothing: {listed}"
+    );
+}
