@@ -122,7 +122,10 @@ pub enum NatTarget {
     /// or address `.` port); no NAT (and the rule stops) when the key is
     /// absent. With `remember`, the same rule also records the chosen
     /// backend in a dynamic map (session affinity):
-    /// `update @set { KEY : <backend> } timeout T`, then NATs to it.
+    /// `update @set { KEY : <backend> } timeout T`, then NATs to it. The
+    /// kernel runs this, but `nft` 1.0.6 aborts when it *lists* such a
+    /// rule; the listable alternative (record after NAT with
+    /// [`Stmt::DynsetUpdate`] of `ip daddr . th dport`) is in docs/linux.md.
     Map {
         fields: Vec<Field>,
         map: String,
