@@ -17,7 +17,7 @@ use super::{Create, Handle, NetlinkError, Reason};
 use crate::model::{Link, Mac};
 use crate::netns::NetNs;
 
-fn by_name(name: &str) -> LinkMessage {
+pub(super) fn by_name(name: &str) -> LinkMessage {
     let mut msg = LinkMessage::default();
     msg.attributes.push(LinkAttribute::IfName(name.to_string()));
     msg

@@ -14,7 +14,9 @@ use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::os::fd::AsFd;
 
+use super::link_parse::parse_link;
 use super::{Handle, NetlinkError, Reason};
+use crate::model::Link;
 
 /// How often the link is looked up while the child deletes it.
 const POLL: Duration = Duration::from_micros(200);
@@ -53,7 +55,7 @@ impl Handle {
         if self.netns() != "current" {
             return self.delete_link(name).await.map(|()| None);
         }
-        let Some(link) = self.link(name).await? else {
+        let Some(link) = self.raw_link(super::link::by_name(name), name).await? else {
             return Ok(None);
         };
         let op = || format!("deleting link {name}");
@@ -90,7 +92,7 @@ impl Handle {
         let PendingDelete { name, index, child } = pending;
         let start = Instant::now();
         loop {
-            match self.link_by_index(index).await? {
+            match self.raw_link(super::link::by_index(index), &name).await? {
                 Some(l) if l.name == name => {}
                 _ => {
                     // Reap the child whenever it ends (a one-shot process
@@ -112,6 +114,24 @@ impl Handle {
             // A short sleep on this thread: the runtime's timer ticks in
             // milliseconds, and the link usually goes within one.
             std::thread::sleep(POLL);
+        }
+    }
+
+    /// One link's name and index, without naming the links it refers to (one
+    /// round trip, where [`Handle::link`] takes one more per master).
+    async fn raw_link(
+        &self,
+        msg: netlink_packet_route::link::LinkMessage,
+        name: &str,
+    ) -> Result<Option<Link>, NetlinkError> {
+        let op = || format!("getting link {name}");
+        match self
+            .get_one(RouteNetlinkMessage::GetLink(msg), op())
+            .await?
+        {
+            None => Ok(None),
+            Some(RouteNetlinkMessage::NewLink(msg)) => Ok(parse_link(&msg).map(|r| r.link)),
+            Some(_) => Err(self.error(op(), Reason::Unexpected("not a link message".into()), None)),
         }
     }
 }
