@@ -26,12 +26,13 @@
 //! only those elements.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net};
 use podnet_linux::nft::{
     ct_state, ct_status, proto, Chain, ChainType, DataType, Element, Family, Field, Hook, NatData,
-    NatFlags, NatTarget, Reject, Remember, Rule, Set, SetData, SetFlags, Stmt, Table, TableState,
-    Value, Verdict,
+    NatFlags, NatTarget, Reject, Rule, Set, SetData, SetFlags, Stmt, Table, TableState, Value,
+    Verdict,
 };
 
 use crate::maglev;
@@ -173,6 +174,20 @@ pub fn fragment(m: &ProxyModel) -> Fragment {
             )),
             Action::Drop => els.push(("no-endpoints", Element::verdict(kv.clone(), Verdict::Drop))),
         }
+        if let Some(t) = [Some(f.action), f.internal]
+            .into_iter()
+            .flatten()
+            .find_map(|a| match a {
+                Action::Balance(id) => m.sets[&id].affinity,
+                _ => None,
+            })
+        {
+            let chain = remember_chain(t, balance);
+            els.push((
+                "affinity-frontends",
+                Element::verdict(kv.clone(), Verdict::Jump(chain)),
+            ));
+        }
         if let Some(Action::Balance(id)) = f.internal {
             let set = &m.sets[&id];
             let chain = balance_chain(set, true, balance);
@@ -241,6 +256,11 @@ fn add_sets(t: &mut TableState) {
         interval: true,
         ..Default::default()
     }));
+    t.add_set(Set::map(
+        "affinity-frontends",
+        key_types(),
+        SetData::Verdict,
+    ));
     let mut affinity_key = vec![DataType::Ipv4Addr];
     affinity_key.extend(key_types());
     let mut affinity = Set::map("affinity", affinity_key, nat_data).with_flags(SetFlags {
@@ -369,9 +389,18 @@ fn add_fixed_chains(t: &mut TableState, cfg: &RulesetConfig) {
     ] {
         t.add_chain(
             Chain::base(name, ChainType::Filter, hook, PRI_CHECKS),
-            vec![Rule::new(vec![Stmt::Verdict(Verdict::Jump(
-                "service-checks".into(),
-            ))])],
+            vec![
+                Rule::new(vec![
+                    is_new(),
+                    dnatted(),
+                    Stmt::VerdictMap {
+                        fields: original_frontend(),
+                        map: "affinity-frontends".into(),
+                    },
+                ])
+                .with_comment("remember the backend of a session-affinity client"),
+                Rule::new(vec![Stmt::Verdict(Verdict::Jump("service-checks".into()))]),
+            ],
         );
     }
     t.add_chain(
@@ -434,17 +463,12 @@ fn balance_chain(
     }
     let mut fields = frontend_fields();
     fields.push(slot);
-    let remember = set.affinity.map(|t| Remember {
-        set: "affinity".into(),
-        key: affinity_key(),
-        timeout: Some(t),
-    });
     let choose = Rule::new(vec![Stmt::Dnat {
         to: NatTarget::Map {
             fields,
             map: backends.into(),
             data: NatData::Ip4Port,
-            remember: remember.clone(),
+            remember: None,
         },
         flags: NatFlags::default(),
     }]);
@@ -456,7 +480,7 @@ fn balance_chain(
                     fields: affinity_key(),
                     map: "affinity".into(),
                     data: NatData::Ip4Port,
-                    remember,
+                    remember: None,
                 },
                 flags: NatFlags::default(),
             }])
@@ -466,6 +490,34 @@ fn balance_chain(
     };
     chains.insert(name.clone(), rules);
     name
+}
+
+/// The chain that records a new affinity connection's backend, after DNAT, for
+/// `timeout` (`update @affinity { saddr . original frontend : daddr . dport }`).
+/// Recorded after NAT rather than in the NAT rule itself: the same kernel behaviour,
+/// and `nft list` (1.0.6) can print it.
+fn remember_chain(timeout: Duration, chains: &mut BTreeMap<String, Vec<Rule>>) -> String {
+    let name = format!("remember-{}", timeout.as_secs());
+    chains.entry(name.clone()).or_insert_with(|| {
+        let mut key = vec![Field::IpSaddr];
+        key.extend(original_frontend());
+        vec![Rule::new(vec![Stmt::DynsetUpdate {
+            set: "affinity".into(),
+            key,
+            data: Some(vec![Field::IpDaddr, Field::ThDport]),
+            timeout: Some(timeout),
+        }])]
+    });
+    name
+}
+
+/// The frontend a connection was addressed to, from conntrack (valid after DNAT).
+fn original_frontend() -> Vec<Field> {
+    vec![
+        Field::CtOriginalIpDaddr,
+        Field::MetaL4Proto,
+        Field::CtOriginalProtoDst,
+    ]
 }
 
 fn affinity_key() -> Vec<Field> {

@@ -243,21 +243,34 @@ fn maglev_and_affinity_get_their_own_shared_chains() {
     );
     let rules = &t.chains[chain].rules;
     assert_eq!(rules.len(), 2);
-    for r in rules {
-        match &r.exprs[0] {
-            Stmt::Dnat {
-                to:
-                    NatTarget::Map {
-                        remember: Some(rem),
-                        ..
-                    },
-                ..
-            } => {
-                assert_eq!(rem.set, "affinity");
-                assert_eq!(rem.timeout, Some(std::time::Duration::from_secs(30)));
-            }
-            other => panic!("{other:?}"),
+    match &rules[0].exprs[0] {
+        Stmt::Dnat {
+            to:
+                NatTarget::Map {
+                    map,
+                    remember: None,
+                    ..
+                },
+            ..
+        } => assert_eq!(map, "affinity"),
+        other => panic!("{other:?}"),
+    }
+    // the backend is recorded after DNAT, with the service's timeout
+    assert_eq!(
+        verdict(&t, "affinity-frontends", &fe("10.96.0.41", 6, 80)),
+        Some(Verdict::Jump("remember-30".into()))
+    );
+    match &t.chains["remember-30"].rules[0].exprs[0] {
+        Stmt::DynsetUpdate {
+            set,
+            timeout,
+            data: Some(_),
+            ..
+        } => {
+            assert_eq!(set, "affinity");
+            assert_eq!(*timeout, Some(std::time::Duration::from_secs(30)));
         }
+        other => panic!("{other:?}"),
     }
 }
 

@@ -424,6 +424,29 @@ fn node_ports_traffic_policies_source_ranges_hairpin_affinity_and_maglev() {
             engine.upsert_slice(slice_on("mag", &both, eports.clone()));
             sync(&mut engine, &nft);
 
+            // the operator's view: `nft list` prints the whole table (affinity included)
+            let out = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &node,
+                    "nft",
+                    "list",
+                    "table",
+                    "ip",
+                    "podnet-proxy",
+                ])
+                .output()
+                .expect("running nft");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "nft list: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(text.contains("update @affinity"), "{text}");
+            assert!(text.contains("numgen random mod 2"), "{text}");
+
             // NodePort, externalTrafficPolicy Cluster: both endpoints, source masqueraded
             let mut seen = std::collections::BTreeSet::new();
             for _ in 0..40 {
@@ -468,7 +491,16 @@ fn node_ports_traffic_policies_source_ranges_hairpin_affinity_and_maglev() {
 
             // the node itself reaches a ClusterIP (nat output); like a real node it
             // needs a route for the destination first (a default route via its uplink)
-            sh(&["ip", "-n", &node, "route", "add", "default", "via", "10.244.4.2"]);
+            sh(&[
+                "ip",
+                "-n",
+                &node,
+                "route",
+                "add",
+                "default",
+                "via",
+                "10.244.4.2",
+            ]);
             let node_here = NetNs::open(&node).unwrap();
             let (_, from) = answer(&node_here, "10.96.0.40:80");
             assert!(from.starts_with("10.244."), "{from}");
