@@ -17,7 +17,7 @@ use podnet_linux::nft::{Batch, Chain, ElemData, Element, Op, Rule, Set, TableSta
 use podnet_model::k8s_openapi::api::core::v1::Service;
 use podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::model::{build, HealthCheck, ProxyInput, SERVICE_NAME_LABEL};
+use crate::model::{build_service, HealthCheck, SERVICE_NAME_LABEL};
 use crate::ruleset::{fragment, skeleton, Fragment, RulesetConfig};
 
 /// (namespace, name) of a Service.
@@ -39,12 +39,11 @@ impl Counted {
     fn add(&mut self, f: &Fragment, touched: &mut Touched) {
         for (set, e) in &f.elements {
             let key = (*set, e.key.clone());
-            let slot = self
-                .elements
-                .entry(key.clone())
-                .or_insert_with(|| (e.clone(), 0));
+            if !touched.skip {
+                touched.elements.insert(key.clone());
+            }
+            let slot = self.elements.entry(key).or_insert_with(|| (e.clone(), 0));
             slot.1 += 1;
-            touched.elements.insert(key);
         }
         for (name, rules) in &f.chains {
             let slot = self
@@ -52,7 +51,9 @@ impl Counted {
                 .entry(name.clone())
                 .or_insert_with(|| (rules.clone(), 0));
             slot.1 += 1;
-            touched.chains.insert(name.clone());
+            if !touched.skip {
+                touched.chains.insert(name.clone());
+            }
         }
     }
 
@@ -65,7 +66,9 @@ impl Counted {
                     self.elements.remove(&key);
                 }
             }
-            touched.elements.insert(key);
+            if !touched.skip {
+                touched.elements.insert(key);
+            }
         }
         for name in f.chains.keys() {
             if let Some(slot) = self.chains.get_mut(name) {
@@ -74,13 +77,18 @@ impl Counted {
                     self.chains.remove(name);
                 }
             }
-            touched.chains.insert(name.clone());
+            if !touched.skip {
+                touched.chains.insert(name.clone());
+            }
         }
     }
 }
 
 #[derive(Debug, Default)]
 struct Touched {
+    /// A full replace needs no difference: don't record (it costs a sorted copy of
+    /// every key at start).
+    skip: bool,
     elements: BTreeSet<ElementKey>,
     chains: BTreeSet<String>,
 }
@@ -105,8 +113,10 @@ pub struct Engine {
     node: String,
     node_ips: Vec<Ipv4Addr>,
     skeleton: TableState,
-    services: HashMap<ServiceKey, Service>,
-    slices: HashMap<ServiceKey, BTreeMap<String, EndpointSlice>>,
+    // boxed: a map's slots (and a B-tree node's eleven) hold a pointer, not a
+    // kilobyte-sized object each (memory at tens of thousands of services)
+    services: HashMap<ServiceKey, Box<Service>>,
+    slices: HashMap<ServiceKey, BTreeMap<String, Box<EndpointSlice>>>,
     /// Which service each slice belongs to (a slice's label could change).
     slice_owner: HashMap<(String, String), ServiceKey>,
     fragments: HashMap<ServiceKey, Fragment>,
@@ -154,8 +164,8 @@ impl Engine {
 
     pub fn upsert_service(&mut self, svc: Service) {
         let key = service_key(&svc);
-        if self.services.get(&key) != Some(&svc) {
-            self.services.insert(key.clone(), svc);
+        if self.services.get(&key).map(|s| &**s) != Some(&svc) {
+            self.services.insert(key.clone(), Box::new(svc));
             self.dirty.insert(key);
         }
     }
@@ -189,7 +199,7 @@ impl Engine {
         self.slices
             .entry(owner.clone())
             .or_default()
-            .insert(name, slice);
+            .insert(name, Box::new(slice));
         self.dirty.insert(owner);
     }
 
@@ -252,22 +262,20 @@ impl Engine {
     /// [`Engine::commit`].
     pub fn plan(&mut self) -> Planned {
         let dirty = std::mem::take(&mut self.dirty);
-        let mut touched = Touched::default();
+        let mut touched = Touched {
+            skip: self.need_full,
+            ..Default::default()
+        };
         let mut old_udp: BTreeSet<StalePair> = BTreeSet::new();
         let mut new_udp: BTreeSet<StalePair> = BTreeSet::new();
         for key in &dirty {
             let new = self.services.get(key).map(|svc| {
-                let slices: Vec<EndpointSlice> = self
+                let slices: Vec<&EndpointSlice> = self
                     .slices
                     .get(key)
-                    .map(|m| m.values().cloned().collect())
+                    .map(|m| m.values().map(|s| &**s).collect())
                     .unwrap_or_default();
-                let model = build(ProxyInput {
-                    services: std::slice::from_ref(svc),
-                    slices: &slices,
-                    node: &self.node,
-                    node_ips: &self.node_ips,
-                });
+                let model = build_service(svc, &slices, &self.node, &self.node_ips);
                 (
                     fragment(&model),
                     model.health_checks.into_values().collect::<Vec<_>>(),
@@ -283,6 +291,12 @@ impl Engine {
             if let Some((frag, health, warnings)) = new {
                 new_udp.extend(udp_backends(&frag));
                 self.desired.add(&frag, &mut touched);
+                // kept for the next re-plan of this service, which needs the chain
+                // names only (their rules are in `desired`, once per chain)
+                let mut frag = frag;
+                for rules in frag.chains.values_mut() {
+                    *rules = Vec::new();
+                }
                 self.fragments.insert(key.clone(), frag);
                 if !health.is_empty() {
                     self.health.insert(key.clone(), health);
@@ -295,9 +309,8 @@ impl Engine {
         let stale_udp_backends: Vec<_> = old_udp.difference(&new_udp).copied().collect();
 
         if self.need_full {
-            let state = self.desired_state();
             return Planned {
-                batch: podnet_linux::nft::full_replace(&state),
+                batch: self.full_batch(),
                 full: true,
                 stale_udp_backends,
                 services_planned: dirty.len(),
@@ -408,6 +421,52 @@ impl Engine {
             t.add_chain(Chain::regular(name.clone()), rules.clone());
         }
         t
+    }
+
+    /// `full_replace(&self.desired_state())`, without building that state: the
+    /// skeleton and the chains go through `full_replace`, and each set's elements,
+    /// in key order as a `TableState` holds them, are cloned once into the `AddElements`
+    /// that follows its `AddSet`.
+    fn full_batch(&self) -> Batch {
+        let mut t = self.skeleton.clone();
+        for (name, (rules, _)) in &self.desired.chains {
+            t.add_chain(Chain::regular(name.clone()), rules.clone());
+        }
+        let mut by_set: HashMap<&str, BTreeMap<&Vec<Value>, &Element>> = HashMap::new();
+        for ((set, key), (e, _)) in &self.desired.elements {
+            by_set.entry(set).or_default().insert(key, e);
+        }
+        let skeleton = podnet_linux::nft::full_replace(&t);
+        let mut batch = Batch::new();
+        batch.ops.reserve(skeleton.ops.len());
+        let mut ops = skeleton.ops.into_iter().peekable();
+        while let Some(op) = ops.next() {
+            let Op::AddSet(table, set) = &op else {
+                batch.push(op);
+                continue;
+            };
+            let Some(mut elements) = by_set.remove(set.name.as_str()) else {
+                batch.push(op);
+                continue;
+            };
+            let (table, set) = (table.clone(), set.clone());
+            batch.push(op);
+            // the skeleton's own elements of this set, if any; the desired ones win
+            let mut own = Vec::new();
+            if let Some(Op::AddElements(_, s, _)) = ops.peek() {
+                if s.name == set.name {
+                    if let Some(Op::AddElements(_, _, els)) = ops.next() {
+                        own = els;
+                    }
+                }
+            }
+            for e in &own {
+                elements.entry(&e.key).or_insert(e);
+            }
+            let elements = elements.into_values().cloned().collect();
+            batch.push(Op::AddElements(table, set, elements));
+        }
+        batch
     }
 
     fn set_def(&self, name: &str) -> Set {

@@ -4,6 +4,7 @@ use podnet_linux::nft::Op;
 use serde_json::json;
 
 use super::*;
+use crate::model::{build, ProxyInput};
 use crate::ruleset::plan as plan_table;
 
 const NODE: &str = "a";
@@ -221,4 +222,16 @@ fn a_failed_commit_makes_the_next_sync_full() {
     let p = e.plan();
     assert!(p.full);
     assert!(matches!(p.batch.ops[1], Op::DeleteTable(_)));
+}
+
+#[test]
+fn the_full_batch_is_the_full_replace_of_the_desired_state() {
+    let (mut e, _, _) = engine_with(100);
+    let p = e.plan();
+    assert!(p.full);
+    assert_eq!(p.batch, podnet_linux::nft::full_replace(&e.desired_state()));
+    e.commit(p);
+    e.request_full_resync();
+    let p = e.plan();
+    assert_eq!(p.batch, podnet_linux::nft::full_replace(&e.desired_state()));
 }

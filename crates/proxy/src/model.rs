@@ -238,6 +238,28 @@ pub fn build(input: ProxyInput<'_>) -> ProxyModel {
     m
 }
 
+/// The model of one service from its own slices: the same as [`build`] with just
+/// this service and the slices labelled with it, without copying the slices (the
+/// engine's per-service re-plan).
+pub fn build_service(
+    svc: &Service,
+    slices: &[&EndpointSlice],
+    node: &str,
+    node_ips: &[Ipv4Addr],
+) -> ProxyModel {
+    let input = ProxyInput {
+        services: std::slice::from_ref(svc),
+        slices: &[],
+        node,
+        node_ips,
+    };
+    let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
+    let name = svc.metadata.name.as_deref().unwrap_or("");
+    let mut m = ProxyModel::default();
+    add_service(&mut m, input, svc, ns, name, slices);
+    m
+}
+
 fn add_service(
     m: &mut ProxyModel,
     input: ProxyInput<'_>,
