@@ -313,3 +313,34 @@ async fn current_handle_works_in_the_calling_threads_namespace() {
     assert_eq!(names(seen), expected);
     assert!(expected.contains(&"pnmark0".to_string()));
 }
+
+/// A veth pair created attached to a bridge and up in one request: the host end is
+/// the bridge's port and up, the peer is in the pod namespace (down, as the kernel
+/// cannot open it before the pair is joined); a master that does not exist fails the
+/// creation and leaves no link in either namespace.
+#[tokio::test]
+async fn veth_created_attached_and_up() {
+    let mut guard = Namespaces::new();
+    let (_node_name, node_ns) = guard.create("node");
+    let (_pod_name, pod_ns) = guard.create("pod");
+    let node = node_ns.handle().unwrap();
+    let pod = pod_ns.handle().unwrap();
+    node.add_bridge(&BridgeSpec::new("pnbr2")).await.unwrap();
+    let bridge = node.link("pnbr2").await.unwrap().unwrap();
+
+    let mut veth = VethSpec::new("vethatt", "eth0");
+    veth.master = Some(bridge.index);
+    veth.up = true;
+    node.add_veth(&veth, Some(&pod_ns)).await.unwrap();
+    let host_end = node.link("vethatt").await.unwrap().unwrap();
+    assert_eq!(host_end.master.as_deref(), Some("pnbr2"));
+    assert!(host_end.up, "{host_end:?}");
+    let peer = pod.link("eth0").await.unwrap().expect("peer in the pod");
+    assert!(!peer.up, "{peer:?}");
+
+    let mut bad = VethSpec::new("vethbad", "eth1");
+    bad.master = Some(bridge.index + 1000);
+    assert!(node.add_veth(&bad, Some(&pod_ns)).await.is_err());
+    assert!(node.link("vethbad").await.unwrap().is_none());
+    assert!(pod.link("eth1").await.unwrap().is_none());
+}
