@@ -48,6 +48,8 @@ pub struct AgentOptions {
     pub anti_spoofing: bool,
     /// Serve Prometheus metrics here (`GET /metrics`).
     pub metrics: Option<SocketAddr>,
+    /// Run the service proxy (`ip podnet-proxy`: ClusterIPs, NodePorts, LB IPs).
+    pub service_proxy: bool,
     /// Run the node runtime (lab only).
     pub runtime: Option<podnet_runtime::RuntimeConfig>,
 }
@@ -160,6 +162,18 @@ pub async fn run(
             firewall::run(api, node, cluster, masquerade, spoofing, metrics, stop).await
         });
     }
+    if opts.service_proxy {
+        if let Some(proxy) = proxy_options(&opts) {
+            let api = api.clone();
+            let stop = stop_rx.clone();
+            let pm = metrics.proxy.clone();
+            tasks.spawn(async move {
+                podnet_proxy::run::run(api, proxy, pm, stop)
+                    .await
+                    .map_err(|e| AgentError::Runtime(format!("service proxy: {e}")))
+            });
+        }
+    }
     if let Some(cfg) = opts.runtime.clone() {
         let api = api.clone();
         let mut stop = stop_rx.clone();
@@ -255,4 +269,27 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The proxy's settings from the agent's: NodePorts on the node's IPv4 address,
+/// cluster and service CIDRs from the ClusterConfig. `None` (logged) for an IPv6-only
+/// node: the proxy is IPv4-only for now.
+fn proxy_options(opts: &AgentOptions) -> Option<podnet_proxy::run::ProxyOptions> {
+    use ipnet::IpNet;
+    let (std::net::IpAddr::V4(ip), IpNet::V4(cluster_cidr), IpNet::V4(service_cidr)) = (
+        opts.node.ip,
+        opts.cluster.cluster_cidr,
+        opts.cluster.service_cidr,
+    ) else {
+        tracing::warn!("the service proxy is IPv4-only: not started");
+        return None;
+    };
+    Some(podnet_proxy::run::ProxyOptions {
+        node: opts.node.name.clone(),
+        node_ips: vec![ip],
+        ruleset: podnet_proxy::ruleset::RulesetConfig {
+            cluster_cidr,
+            service_cidr,
+        },
+    })
 }

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub firewall_errors: AtomicU64,
     /// Pod interfaces allowed as sources by the anti-spoofing table.
     pub pod_sources: AtomicU64,
+    /// The service proxy's counters (rendered with the rest).
+    pub proxy: Arc<podnet_proxy::run::ProxyMetrics>,
     durations: Mutex<Histogram>,
 }
 
@@ -175,6 +177,7 @@ impl Metrics {
         let _ = writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
         let _ = writeln!(s, "{name}_sum {}", h.sum);
         let _ = writeln!(s, "{name}_count {}", h.count);
+        self.proxy.render(&mut s);
         s
     }
 }

@@ -324,6 +324,7 @@ impl RunningAgent {
                         anti_spoofing: false,
                         cluster,
                         metrics: Some("127.0.0.1:9150".parse().unwrap()),
+                        service_proxy: false,
                         runtime: None,
                     };
                     podnet_agent::run(Api::new(store), opts, async {

@@ -33,6 +33,10 @@ pub struct Args {
     /// (`bridge podnet`; kept only with --cni-chain podnet).
     #[arg(long)]
     no_firewall: bool,
+    /// Don't run the service proxy (the `ip podnet-proxy` nftables table that gives
+    /// ClusterIPs, NodePorts, externalIPs and LoadBalancer IPs their endpoints).
+    #[arg(long)]
+    no_service_proxy: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9150).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
@@ -130,6 +134,7 @@ pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
             && args.cni_conf_dir.is_some(),
         cluster: cfg.clone(),
         metrics: args.metrics,
+        service_proxy: !args.no_service_proxy,
         runtime,
     };
     let _ = args.host_gw_routes;
