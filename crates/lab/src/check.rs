@@ -7,8 +7,11 @@
 //! nodes (where the server is agnhost netexec, the server must see the client's own
 //! pod IP: no NAT), over UDP too where both ends run netexec (the client's netexec
 //! `/dial`s the server's UDP `clientip`), node-to-pod, and pod-to-internet (the
-//! internet host's netexec must see the pod's node IP: egress is masqueraded).
-//! Service, DNS and policy probes join as those parts land.
+//! internet host's netexec must see the pod's node IP: egress is masqueraded),
+//! and Services: each ClusterIP with endpoints from a pod (the backend must see the
+//! client pod's own IP when it runs netexec), each NodePort from the `external` host,
+//! and each ClusterIP without endpoints from a pod (refused at once, not a timeout).
+//! DNS and policy probes join as those parts land.
 
 use std::path::Path;
 use std::process::Command;
@@ -47,6 +50,13 @@ pub enum How {
         addr: String,
         port: i32,
         expect_ip: String,
+    },
+    /// TCP connect from `from_netns` to `addr:port` must be refused (RST or ICMP
+    /// unreachable), not time out.
+    Refused {
+        from_netns: String,
+        addr: String,
+        port: i32,
     },
     /// From `from_netns`, ask the client's own netexec (on 127.0.0.1:`via_port`) to
     /// send `clientip` over UDP to `addr:port`; the answer must name `expect_ip`.
@@ -218,6 +228,141 @@ pub fn internet_probes(
         .collect()
 }
 
+/// A Service as the checks see it: its ClusterIP, first TCP port, NodePort, and the
+/// IPs of its ready endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTarget {
+    pub name: String,
+    pub cluster_ip: String,
+    pub port: i32,
+    pub node_port: Option<i32>,
+    pub endpoints: Vec<String>,
+}
+
+/// The lab's view of a Service with an allocated ClusterIP and a TCP port.
+pub fn service_target(
+    svc: &podnet_model::k8s_openapi::api::core::v1::Service,
+    slices: &[podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice],
+) -> Option<ServiceTarget> {
+    let spec = svc.spec.as_ref()?;
+    let ip = spec
+        .cluster_ip
+        .clone()
+        .filter(|ip| !ip.is_empty() && ip != "None")?;
+    if spec.type_.as_deref() == Some("ExternalName") {
+        return None;
+    }
+    let refused = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "podnet.io/ClusterIPAllocated" && c.status == "False");
+    if refused {
+        return None;
+    }
+    let port = spec
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")?;
+    let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
+    let name = svc.metadata.name.as_deref()?;
+    let endpoints = slices
+        .iter()
+        .filter(|s| {
+            s.metadata.namespace.as_deref().unwrap_or("default") == ns
+                && s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("kubernetes.io/service-name"))
+                    .is_some_and(|n| n == name)
+        })
+        .flat_map(|s| s.endpoints.iter())
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+        .filter_map(|e| e.addresses.first().cloned())
+        .collect();
+    Some(ServiceTarget {
+        name: format!("{ns}/{name}"),
+        cluster_ip: ip,
+        port: port.port,
+        node_port: port.node_port,
+        endpoints,
+    })
+}
+
+/// Service probes (pure): a ClusterIP with endpoints from a pod (checking the
+/// client's IP reaches a netexec backend unchanged), a NodePort from the `external`
+/// host (`external`: its netns; `nodes`: name, node IP), a ClusterIP without
+/// endpoints from a pod (refused).
+pub fn service_probes(
+    pods: &[Target],
+    services: &[ServiceTarget],
+    nodes: &[(String, String)],
+    external: Option<&str>,
+) -> Vec<Probe> {
+    let mut out = Vec::new();
+    let Some(client) = pods.first() else {
+        return out;
+    };
+    for s in services {
+        let to = format!("{} ({}:{})", s.name, s.cluster_ip, s.port);
+        let from = format!("{} ({})", client.name, client.node);
+        if s.endpoints.is_empty() {
+            out.push(Probe {
+                check: "service without endpoints (rejected)",
+                from,
+                to,
+                how: How::Refused {
+                    from_netns: client.netns.clone(),
+                    addr: s.cluster_ip.clone(),
+                    port: s.port,
+                },
+            });
+            continue;
+        }
+        let netexec = s
+            .endpoints
+            .iter()
+            .all(|ip| pods.iter().any(|p| &p.ip == ip && p.netexec));
+        let how = if netexec && !s.endpoints.contains(&client.ip) {
+            How::ClientIp {
+                from_netns: client.netns.clone(),
+                addr: s.cluster_ip.clone(),
+                port: s.port,
+                expect_ip: client.ip.clone(),
+            }
+        } else {
+            How::Connect {
+                from_netns: client.netns.clone(),
+                addr: s.cluster_ip.clone(),
+                port: s.port,
+            }
+        };
+        out.push(Probe {
+            check: "service ClusterIP",
+            from,
+            to,
+            how,
+        });
+        if let (Some(np), Some(ext), Some((node, node_ip))) = (s.node_port, external, nodes.first())
+        {
+            out.push(Probe {
+                check: "service NodePort (from external)",
+                from: "external".into(),
+                to: format!("{} ({node} {node_ip}:{np})", s.name),
+                how: How::Connect {
+                    from_netns: ext.to_string(),
+                    addr: node_ip.clone(),
+                    port: np,
+                },
+            });
+        }
+    }
+    out
+}
+
 fn pod_probe(check: &'static str, client: &Target, server: &Target) -> Probe {
     let port = server.port.unwrap_or_default();
     let how = if server.netexec {
@@ -271,6 +416,38 @@ pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
                         String::from_utf8_lossy(&o.stderr).trim()
                     ),
                 ),
+                Err(e) => (false, format!("could not run the probe: {e}")),
+            }
+        }
+        How::Refused {
+            from_netns,
+            addr,
+            port,
+        } => {
+            let out = Command::new("ip")
+                .args(["netns", "exec", from_netns])
+                .arg(podnet)
+                .args([
+                    "image",
+                    "agnhost",
+                    "connect",
+                    &format!("{addr}:{port}"),
+                    &format!("--timeout={secs}s"),
+                ])
+                .output();
+            match out {
+                Ok(o) if o.status.success() => (
+                    false,
+                    "the connection was accepted; expected a refusal".to_string(),
+                ),
+                Ok(o) => {
+                    let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
+                    if err.starts_with("REFUSED") {
+                        (true, "refused at once (no endpoints)".to_string())
+                    } else {
+                        (false, format!("expected REFUSED, got {err}"))
+                    }
+                }
                 Err(e) => (false, format!("could not run the probe: {e}")),
             }
         }
@@ -401,6 +578,38 @@ pub async fn check_lab(
             i32::from(crate::up::INTERNET_PORT),
         ));
     }
+    let (services, _) = api
+        .list(Kind::Service, None)
+        .await
+        .map_err(|e| crate::LabError::Failed(e.to_string()))?;
+    let (slices, _) = api
+        .list(Kind::EndpointSlice, None)
+        .await
+        .map_err(|e| crate::LabError::Failed(e.to_string()))?;
+    let slices: Vec<_> = slices
+        .into_iter()
+        .filter_map(|o| match o {
+            Object::EndpointSlice(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let services: Vec<ServiceTarget> = services
+        .iter()
+        .filter_map(|o| match o {
+            Object::Service(s) => service_target(s, &slices),
+            _ => None,
+        })
+        .collect();
+    let node_ips: Vec<(String, String)> = lab
+        .nodes()
+        .map(|n| (n.name.clone(), n.ip.to_string()))
+        .collect();
+    probes.extend(service_probes(
+        &targets,
+        &services,
+        &node_ips,
+        lab.host("external").map(|h| h.netns.as_str()),
+    ));
     let podnet = podnet.to_path_buf();
     tokio::task::spawn_blocking(move || {
         probes
@@ -434,6 +643,56 @@ mod tests {
             udp_port: netexec.then_some(8081),
             containers,
         }
+    }
+
+    #[test]
+    fn service_probes_cover_cluster_ip_node_port_and_no_endpoints() {
+        let pods = [
+            t("a", "n1", "10.0.1.2", None, false, 1),
+            t("b", "n2", "10.0.2.2", Some(8080), true, 1),
+        ];
+        let svc = |name: &str, ip: &str, np: Option<i32>, eps: &[&str]| ServiceTarget {
+            name: name.into(),
+            cluster_ip: ip.into(),
+            port: 80,
+            node_port: np,
+            endpoints: eps.iter().map(|e| e.to_string()).collect(),
+        };
+        let services = [
+            svc("demo/web", "10.96.0.20", Some(30080), &["10.0.2.2"]),
+            svc("demo/nobody", "10.96.0.21", None, &[]),
+        ];
+        let nodes = [("n1".to_string(), "172.18.0.2".to_string())];
+        let p = service_probes(&pods, &services, &nodes, Some("ext-ns"));
+        let checks: Vec<&str> = p.iter().map(|p| p.check).collect();
+        assert_eq!(
+            checks,
+            [
+                "service ClusterIP",
+                "service NodePort (from external)",
+                "service without endpoints (rejected)"
+            ]
+        );
+        assert_eq!(
+            p[0].how,
+            How::ClientIp {
+                from_netns: "ns-a".into(),
+                addr: "10.96.0.20".into(),
+                port: 80,
+                expect_ip: "10.0.1.2".into()
+            }
+        );
+        assert_eq!(
+            p[1].how,
+            How::Connect {
+                from_netns: "ext-ns".into(),
+                addr: "172.18.0.2".into(),
+                port: 30080
+            }
+        );
+        assert!(matches!(&p[2].how, How::Refused { addr, .. } if addr == "10.96.0.21"));
+        // no external host: no NodePort probe
+        assert_eq!(service_probes(&pods, &services, &nodes, None).len(), 2);
     }
 
     #[test]
