@@ -268,6 +268,11 @@ impl Engine {
         };
         let mut old_udp: BTreeSet<StalePair> = BTreeSet::new();
         let mut new_udp: BTreeSet<StalePair> = BTreeSet::new();
+        // (frontend, backend) pairs of session-affinity frontends before, and all
+        // pairs after: a removed pair means remembered clients may point at a gone
+        // backend, so the affinity map is flushed (those clients re-balance).
+        let mut old_sticky: BTreeSet<Pair> = BTreeSet::new();
+        let mut new_pairs: BTreeSet<Pair> = BTreeSet::new();
         for key in &dirty {
             let new = self.services.get(key).map(|svc| {
                 let slices: Vec<&EndpointSlice> = self
@@ -284,12 +289,14 @@ impl Engine {
             });
             if let Some(old) = self.fragments.remove(key) {
                 old_udp.extend(udp_backends(&old));
+                old_sticky.extend(sticky_pairs(&old));
                 self.desired.remove(&old, &mut touched);
             }
             self.health.remove(key);
             self.warnings.remove(key);
             if let Some((frag, health, warnings)) = new {
                 new_udp.extend(udp_backends(&frag));
+                new_pairs.extend(pairs(&frag));
                 self.desired.add(&frag, &mut touched);
                 // kept for the next re-plan of this service, which needs the chain
                 // names only (their rules are in `desired`, once per chain)
@@ -307,6 +314,7 @@ impl Engine {
             }
         }
         let stale_udp_backends: Vec<_> = old_udp.difference(&new_udp).copied().collect();
+        let flush_affinity = old_sticky.difference(&new_pairs).next().is_some();
 
         if self.need_full {
             return Planned {
@@ -338,6 +346,9 @@ impl Engine {
         }
         let mut chains = Vec::new();
         let mut batch = Batch::new();
+        if flush_affinity {
+            batch.push(Op::FlushSet(table.clone(), "affinity".into()));
+        }
         let mut removed_chains = Vec::new();
         for name in touched.chains {
             let want = self.desired.chains.get(&name).map(|(r, _)| r);
@@ -496,6 +507,36 @@ fn backend_of(e: &Element) -> Option<(Ipv4Addr, u16)> {
         },
         _ => None,
     }
+}
+
+/// ((frontend address, protocol, port), (backend address, port)).
+type Pair = ((Ipv4Addr, u8, u16), (Ipv4Addr, u16));
+
+/// Every (frontend, backend) pair a fragment balances.
+fn pairs(f: &Fragment) -> impl Iterator<Item = Pair> + '_ {
+    f.elements
+        .iter()
+        .filter(|(set, _)| is_backend_map(set))
+        .filter_map(|(_, e)| match (&e.key[0], &e.key[1], &e.key[2]) {
+            (Value::Ipv4(ip), Value::Proto(p), Value::Port(port)) => {
+                Some(((*ip, *p, *port), backend_of(e)?))
+            }
+            _ => None,
+        })
+}
+
+/// The pairs of the fragment's session-affinity frontends.
+fn sticky_pairs(f: &Fragment) -> Vec<Pair> {
+    let sticky: BTreeSet<(Ipv4Addr, u8, u16)> = f
+        .elements
+        .iter()
+        .filter(|(set, _)| *set == "affinity-frontends")
+        .filter_map(|(_, e)| match (&e.key[0], &e.key[1], &e.key[2]) {
+            (Value::Ipv4(ip), Value::Proto(p), Value::Port(port)) => Some((*ip, *p, *port)),
+            _ => None,
+        })
+        .collect();
+    pairs(f).filter(|(fe, _)| sticky.contains(fe)).collect()
 }
 
 fn udp_backends(f: &Fragment) -> impl Iterator<Item = StalePair> + '_ {

@@ -235,3 +235,41 @@ fn the_full_batch_is_the_full_replace_of_the_desired_state() {
     let p = e.plan();
     assert_eq!(p.batch, podnet_linux::nft::full_replace(&e.desired_state()));
 }
+
+#[test]
+fn removing_a_backend_of_an_affinity_service_flushes_remembered_clients() {
+    let mut e = Engine::new(cfg(), NODE, node_ips());
+    let mut s = service("sticky", "10.96.4.1", "TCP");
+    s.spec.as_mut().unwrap().session_affinity = Some("ClientIP".into());
+    e.upsert_service(s);
+    e.upsert_slice(slice("sticky", "TCP", &["10.244.2.5", "10.244.2.6"]));
+    let p = e.plan();
+    e.commit(p);
+    let flushes = |b: &Batch| {
+        b.ops
+            .iter()
+            .filter(|op| matches!(op, Op::FlushSet(_, s) if s == "affinity"))
+            .count()
+    };
+    // a new backend: remembered clients stay
+    e.upsert_slice(slice(
+        "sticky",
+        "TCP",
+        &["10.244.2.5", "10.244.2.6", "10.244.2.7"],
+    ));
+    let p = e.plan();
+    assert_eq!(flushes(&p.batch), 0, "{:#?}", p.batch.ops);
+    e.commit(p);
+    // a removed one: they re-balance
+    e.upsert_slice(slice("sticky", "TCP", &["10.244.2.5", "10.244.2.7"]));
+    let p = e.plan();
+    assert_eq!(flushes(&p.batch), 1, "{:#?}", p.batch.ops);
+    e.commit(p);
+    // without affinity, no flush
+    let (mut e, _, mut slices) = engine_with(2);
+    let p = e.plan();
+    e.commit(p);
+    slices[0] = slice("s0", "UDP", &["10.244.2.5"]);
+    e.upsert_slice(slices[0].clone());
+    assert_eq!(flushes(&e.plan().batch), 0);
+}

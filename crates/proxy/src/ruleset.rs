@@ -338,12 +338,7 @@ fn add_fixed_chains(t: &mut TableState, cfg: &RulesetConfig) {
         ],
     );
     t.add_chain(
-        Chain::base(
-            "firewall",
-            ChainType::Filter,
-            Hook::Prerouting,
-            PRI_FIREWALL,
-        ),
+        Chain::regular("firewall"),
         vec![Rule::new(vec![
             in_set(frontend_fields(), "source-restricted", false),
             in_set(
@@ -360,6 +355,18 @@ fn add_fixed_chains(t: &mut TableState, cfg: &RulesetConfig) {
         ])
         .with_comment("loadBalancerSourceRanges")],
     );
+    // Before DNAT, for forwarded and for locally generated connections.
+    for (name, hook) in [
+        ("firewall-prerouting", Hook::Prerouting),
+        ("firewall-output", Hook::Output),
+    ] {
+        t.add_chain(
+            Chain::base(name, ChainType::Filter, hook, PRI_FIREWALL),
+            vec![Rule::new(vec![Stmt::Verdict(Verdict::Jump(
+                "firewall".into(),
+            ))])],
+        );
+    }
     t.add_chain(
         Chain::regular("service-checks"),
         vec![

@@ -511,6 +511,19 @@ fn node_ports_traffic_policies_source_ranges_hairpin_affinity_and_maglev() {
                 assert_eq!(answer(&client, "10.96.0.44:80").0, first, "affinity kept");
             }
 
+            // removing the remembered backend: the client moves to the other one at
+            // once (the affinity map is flushed), not after the 60 s timeout
+            let keep = if first == "srv1" { both[1] } else { both[0] };
+            engine.upsert_slice(slice_on("aff", &[keep], eports.clone()));
+            sync(&mut engine, &nft);
+            for _ in 0..5 {
+                assert_ne!(
+                    answer(&client, "10.96.0.44:80").0,
+                    first,
+                    "moved off the removed backend"
+                );
+            }
+
             // Maglev: the same client address and port picks the same backend again,
             // also after its conntrack entry is gone; different ports use both
             let mut picks = std::collections::BTreeSet::new();
