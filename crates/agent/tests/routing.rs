@@ -475,6 +475,30 @@ async fn agent_host_gw_converges_and_reports_off_link_peers() {
     })
     .await;
 
+    // A heartbeat-like update of node-2 (labels, conditions) changes nothing routing
+    // depends on: counted as skipped, the kernel is not even dumped.
+    let m = scrape(&n1);
+    let (reconciles, skipped) = (
+        metric(&m, "podnet_agent_reconciles_total "),
+        metric(&m, "podnet_agent_reconciles_skipped_total "),
+    );
+    let Some(Object::Node(mut n2)) = api.get(Kind::Node, None, "node-2").await.unwrap() else {
+        panic!("node-2 is gone")
+    };
+    n2.metadata.labels = Some([("beat".to_string(), "1".to_string())].into());
+    api.put(&Object::Node(n2)).await.unwrap();
+    until(
+        "the update counted as skipped",
+        Duration::from_secs(2),
+        || async { metric(&scrape(&n1), "podnet_agent_reconciles_skipped_total ") > skipped },
+    )
+    .await;
+    assert_eq!(
+        metric(&scrape(&n1), "podnet_agent_reconciles_total "),
+        reconciles,
+        "a heartbeat made the agent dump the kernel"
+    );
+
     let m = scrape(&n1);
     assert!(m.starts_with("HTTP/1.1 200"), "{m}");
     assert!(metric(&m, "podnet_agent_reconciles_total ") >= 3, "{m}");
