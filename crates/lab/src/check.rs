@@ -244,24 +244,8 @@ pub fn service_target(
     svc: &podnet_model::k8s_openapi::api::core::v1::Service,
     slices: &[podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice],
 ) -> Option<ServiceTarget> {
+    let ip = podnet_model::service::allocated_cluster_ip(svc)?.to_string();
     let spec = svc.spec.as_ref()?;
-    let ip = spec
-        .cluster_ip
-        .clone()
-        .filter(|ip| !ip.is_empty() && ip != "None")?;
-    if spec.type_.as_deref() == Some("ExternalName") {
-        return None;
-    }
-    let refused = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "podnet.io/ClusterIPAllocated" && c.status == "False");
-    if refused {
-        return None;
-    }
     let port = spec
         .ports
         .iter()
@@ -276,7 +260,7 @@ pub fn service_target(
                 && s.metadata
                     .labels
                     .as_ref()
-                    .and_then(|l| l.get("kubernetes.io/service-name"))
+                    .and_then(|l| l.get(podnet_model::service::SERVICE_NAME_LABEL))
                     .is_some_and(|n| n == name)
         })
         .flat_map(|s| s.endpoints.iter())

@@ -8,6 +8,7 @@ pub mod kind;
 pub mod labels;
 pub mod manifest;
 pub mod object;
+pub mod service;
 pub mod validate;
 
 pub use config::{ClusterConfig, ClusterConfigSpec, OverlayMode};

@@ -6,7 +6,7 @@
 use podnet_model::k8s_openapi::api::core::v1::{NodeCondition, Service};
 use podnet_model::k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-pub const CLUSTER_IP_ALLOCATED: &str = "podnet.io/ClusterIPAllocated";
+pub use podnet_model::service::CLUSTER_IP_ALLOCATED;
 pub const NODE_PORT_ALLOCATED: &str = "podnet.io/NodePortAllocated";
 pub const LOAD_BALANCER_IP_ALLOCATED: &str = "podnet.io/LoadBalancerIPAllocated";
 pub const POD_CIDR_ALLOCATED: &str = "podnet.io/PodCIDRAllocated";

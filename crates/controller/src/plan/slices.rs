@@ -22,7 +22,7 @@ use crate::alloc::Protocol;
 use crate::cache::pods::SlimPod;
 use crate::hash::{base36, fnv64};
 
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub use podnet_model::service::SERVICE_NAME_LABEL;
 pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 /// The managed-by value, kube's own: consumers that look for controller-managed slices
 /// find podnet's.
