@@ -10,9 +10,10 @@
 //! means the value of `ready`, `terminating` unset means false.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
 
-use podnet_model::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::input::{EndpointInput, SliceInput};
 
 use crate::model::{Backend, Protocol};
 
@@ -34,28 +35,36 @@ pub fn candidates<'a>(
     protocol: Protocol,
     node: &str,
 ) -> Vec<Candidate> {
+    let inputs: Vec<SliceInput> = slices
+        .into_iter()
+        .map(|s| SliceInput::new(s, node))
+        .collect();
+    candidates_of(inputs.iter(), port_name, protocol)
+}
+
+/// [`candidates`] of slices already reduced to what is read (for one node).
+pub fn candidates_of<'a>(
+    slices: impl IntoIterator<Item = &'a SliceInput>,
+    port_name: &str,
+    protocol: Protocol,
+) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
     for slice in slices {
-        if slice.address_type != "IPv4" {
+        if !slice.ipv4 {
             continue;
         }
-        let Some(port) = slice.ports.iter().flatten().find(|p| {
-            p.name.as_deref().unwrap_or("") == port_name
-                && Protocol::parse(p.protocol.as_deref()) == Some(protocol)
-        }) else {
-            continue;
-        };
-        let Some(number) = port
-            .port
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p != 0)
+        let Some(port) = slice
+            .ports
+            .iter()
+            .find(|p| &*p.name == port_name && p.protocol == Some(protocol))
         else {
             continue;
         };
-        for ep in &slice.endpoints {
-            let Some(c) = candidate(ep, number, node) else {
-                continue;
-            };
+        let Some(number) = port.port else {
+            continue;
+        };
+        for ep in slice.endpoints.iter() {
+            let c = candidate(ep, number);
             match out.iter_mut().find(|o| o.backend == c.backend) {
                 Some(o) => {
                     o.ready |= c.ready;
@@ -71,17 +80,15 @@ pub fn candidates<'a>(
     out
 }
 
-fn candidate(ep: &Endpoint, port: u16, node: &str) -> Option<Candidate> {
-    let ip: Ipv4Addr = ep.addresses.first()?.parse().ok()?;
-    let cond = ep.conditions.clone().unwrap_or_default();
-    let ready = cond.ready.unwrap_or(true);
-    Some(Candidate {
-        backend: Backend { ip, port },
+fn candidate(ep: &EndpointInput, port: u16) -> Candidate {
+    let ready = ep.ready.unwrap_or(true);
+    Candidate {
+        backend: Backend { ip: ep.ip, port },
         ready,
-        serving: cond.serving.unwrap_or(ready),
-        terminating: cond.terminating.unwrap_or(false),
-        local: ep.node_name.as_deref() == Some(node),
-    })
+        serving: ep.serving.unwrap_or(ready),
+        terminating: ep.terminating.unwrap_or(false),
+        local: ep.local,
+    }
 }
 
 /// The backends new connections may use among `candidates` (all of them, or only the
@@ -101,7 +108,9 @@ pub fn usable(candidates: &[Candidate], local_only: bool) -> BTreeSet<Backend> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use podnet_model::k8s_openapi::api::discovery::v1::{EndpointConditions, EndpointPort};
+    use podnet_model::k8s_openapi::api::discovery::v1::{
+        Endpoint, EndpointConditions, EndpointPort,
+    };
 
     fn ep(
         ip: &str,

@@ -1,96 +1,308 @@
-//! The incremental engine: keeps Services and EndpointSlices, re-plans only the
-//! services touched since the last sync, and turns the difference into one nftables
-//! batch. The per-packet design (see [`crate::ruleset`]) makes every service's rules
-//! a set of map elements plus references to shared chains, so a service's change is
-//! the difference of its own fragment: O(changes), whatever the number of services.
+//! The incremental engine: keeps Services and EndpointSlices (reduced to the fields
+//! the model reads, [`crate::input`]), re-plans only the services touched since the
+//! last sync, and turns the difference into one nftables batch. The per-packet design
+//! (see [`crate::ruleset`]) makes every service's rules a set of map elements plus
+//! references to shared chains, so a service's change is the difference of its own
+//! fragment: O(changes), whatever the number of services.
 //!
 //! Elements and chains are reference-counted across services (two services may both
-//! add the same hairpin address or use the same balancing chain). The engine keeps
-//! what the kernel holds (`applied`) apart from what is wanted; [`Engine::commit`]
-//! moves a planned change into `applied` only after the kernel accepted it, and any
-//! failure makes the next sync a full, atomic replace.
+//! add the same hairpin address or use the same balancing chain). Elements are kept
+//! in a compact form (a set index and the key's and data's values as 32-bit words,
+//! see [`Codec`]) and become nftables [`Element`]s only in a batch. The engine keeps
+//! one copy of the desired content: after a successful commit it *is* what the kernel
+//! holds, so a plan records the previous value of each key it touches and the batch
+//! is the difference for those keys only. [`Engine::commit`] confirms it; a refused
+//! batch ([`Engine::failed`]), or a plan that was neither committed nor failed, makes
+//! the next sync a full, atomic replace.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
-use podnet_linux::nft::{Batch, Chain, ElemData, Element, Op, Rule, Set, TableState, Value};
+use podnet_linux::nft::{
+    Batch, Chain, DataType, ElemData, Element, Op, Rule, Set, SetData, TableState, Value, Verdict,
+};
 use podnet_model::k8s_openapi::api::core::v1::Service;
 use podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::model::{build_service, HealthCheck, SERVICE_NAME_LABEL};
-use crate::ruleset::{fragment, skeleton, Fragment, RulesetConfig};
+use crate::input::{ServiceInput, SliceInput};
+use crate::model::{build_service_input, HealthCheck, SERVICE_NAME_LABEL};
+use crate::ruleset::{fragment, skeleton, RulesetConfig};
 
 /// (namespace, name) of a Service.
 pub type ServiceKey = (String, String);
 
-type ElementKey = (&'static str, Vec<Value>);
-
 /// ((frontend address, port), (backend address, port)).
 pub type StalePair = ((Ipv4Addr, u16), (Ipv4Addr, u16));
 
-/// Reference-counted desired content.
-#[derive(Debug, Default)]
-struct Counted {
-    elements: HashMap<ElementKey, (Element, usize)>,
-    chains: HashMap<String, (Vec<Rule>, usize)>,
+/// Most values in a key of the proxy's sets (`daddr . l4proto . dport . slot`).
+const KEY_WORDS: usize = 4;
+/// Most values of map data (`addr . port`).
+const DATA_WORDS: usize = 2;
+
+/// A set element's key: the set (index into [`Codec::sets`], which are in name order)
+/// and the key's values, one 32-bit word each, typed by the set's key types. Ordered
+/// like `(set name, Vec<Value>)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Key {
+    set: u8,
+    v: [u32; KEY_WORDS],
 }
 
-impl Counted {
-    fn add(&mut self, f: &Fragment, touched: &mut Touched) {
-        for (set, e) in &f.elements {
-            let key = (*set, e.key.clone());
-            if !touched.skip {
-                touched.elements.insert(key.clone());
-            }
-            let slot = self.elements.entry(key).or_insert_with(|| (e.clone(), 0));
-            slot.1 += 1;
+/// What an element holds besides its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Data {
+    /// A set element.
+    None,
+    /// The inclusive end of a range (interval sets).
+    End([u32; KEY_WORDS]),
+    /// Map data, typed by the set's data types.
+    Values([u32; DATA_WORDS]),
+    /// A verdict map's verdict (index into [`Codec::verdicts`]).
+    Verdict(u32),
+}
+
+/// Converts between [`Element`]s of the proxy's table and the compact form. Covers
+/// the value types the ruleset uses (addresses, protocols, ports, 32-bit integers);
+/// every conversion is checked to round-trip in debug builds.
+#[derive(Debug)]
+struct Codec {
+    sets: Vec<SetDef>,
+    /// Every verdict seen (a few: one per balancing chain and reject/drop).
+    verdicts: Vec<Verdict>,
+    verdict_ids: HashMap<Verdict, u32>,
+    /// Every chain name seen in a fragment (one per balancing shape).
+    chains: Vec<String>,
+    chain_ids: HashMap<String, u32>,
+}
+
+#[derive(Debug)]
+struct SetDef {
+    set: Set,
+    data: Vec<DataType>,
+}
+
+fn word(v: &Value) -> u32 {
+    match v {
+        Value::Ipv4(a) => u32::from(*a),
+        Value::Proto(p) => u32::from(*p),
+        Value::Port(p) => u32::from(*p),
+        Value::U32(x) => *x,
+        other => panic!("the proxy's table holds no {other:?}"),
+    }
+}
+
+fn value(t: DataType, w: u32) -> Value {
+    match t {
+        DataType::Ipv4Addr => Value::Ipv4(Ipv4Addr::from(w)),
+        DataType::InetProto => Value::Proto(w as u8),
+        DataType::InetService => Value::Port(w as u16),
+        DataType::Mark => Value::U32(w),
+        other => panic!("the proxy's table has no {other:?} values"),
+    }
+}
+
+fn words<const N: usize>(vals: &[Value]) -> [u32; N] {
+    assert!(vals.len() <= N, "{vals:?}: more than {N} values");
+    let mut out = [0; N];
+    for (o, v) in out.iter_mut().zip(vals) {
+        *o = word(v);
+    }
+    out
+}
+
+impl Codec {
+    fn new(skeleton: &TableState) -> Codec {
+        Codec {
+            sets: skeleton
+                .sets
+                .values()
+                .map(|s| SetDef {
+                    set: s.set.clone(),
+                    data: match &s.set.data {
+                        Some(SetData::Values(types)) => types.clone(),
+                        _ => Vec::new(),
+                    },
+                })
+                .collect(),
+            verdicts: Vec::new(),
+            verdict_ids: HashMap::new(),
+            chains: Vec::new(),
+            chain_ids: HashMap::new(),
         }
-        for (name, rules) in &f.chains {
-            let slot = self
+    }
+
+    fn set_index(&self, name: &str) -> u8 {
+        let i = self
+            .sets
+            .iter()
+            .position(|s| s.set.name == name)
+            .unwrap_or_else(|| panic!("no set {name} in the proxy's table"));
+        u8::try_from(i).expect("fewer than 256 sets")
+    }
+
+    fn chain_id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.chain_ids.get(name) {
+            return *id;
+        }
+        let id = u32::try_from(self.chains.len()).expect("chain ids");
+        self.chains.push(name.to_string());
+        self.chain_ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn encode(&mut self, set: &str, e: &Element) -> (Key, Data) {
+        let set = self.set_index(set);
+        let def = &self.sets[usize::from(set)];
+        assert_eq!(e.key.len(), def.set.key.len(), "{e:?} in {}", def.set.name);
+        assert!(e.timeout.is_none(), "{e:?}: no timeouts in fragments");
+        let key = Key {
+            set,
+            v: words(&e.key),
+        };
+        let data = match (&e.key_end, &e.data) {
+            (None, None) => Data::None,
+            (Some(end), None) => Data::End(words(end)),
+            (None, Some(ElemData::Values(vals))) => {
+                assert_eq!(vals.len(), def.data.len(), "{e:?} in {}", def.set.name);
+                Data::Values(words(vals))
+            }
+            (None, Some(ElemData::Verdict(v))) => Data::Verdict(match self.verdict_ids.get(v) {
+                Some(id) => *id,
+                None => {
+                    let id = u32::try_from(self.verdicts.len()).expect("verdict ids");
+                    self.verdicts.push(v.clone());
+                    self.verdict_ids.insert(v.clone(), id);
+                    id
+                }
+            }),
+            _ => panic!("{e:?}: a range with map data"),
+        };
+        debug_assert_eq!(&self.decode(key, data), e);
+        (key, data)
+    }
+
+    fn decode(&self, key: Key, data: Data) -> Element {
+        let def = &self.sets[usize::from(key.set)];
+        let values = |w: &[u32]| -> Vec<Value> {
+            def.set
+                .key
+                .iter()
+                .zip(w)
+                .map(|(t, w)| value(*t, *w))
+                .collect()
+        };
+        Element {
+            key: values(&key.v),
+            key_end: match data {
+                Data::End(end) => Some(values(&end)),
+                _ => None,
+            },
+            data: match data {
+                Data::Values(w) => Some(ElemData::Values(
+                    def.data
+                        .iter()
+                        .zip(&w)
+                        .map(|(t, w)| value(*t, *w))
+                        .collect(),
+                )),
+                Data::Verdict(id) => Some(ElemData::Verdict(self.verdicts[id as usize].clone())),
+                Data::None | Data::End(_) => None,
+            },
+            timeout: None,
+        }
+    }
+
+    fn set_name(&self, key: Key) -> &str {
+        &self.sets[usize::from(key.set)].set.name
+    }
+}
+
+/// What one service contributes, as kept between its re-plans: its elements (to
+/// remove them again) and the chains it uses (ids into [`Codec::chains`]); the chains'
+/// rules are kept once, in [`Desired`].
+#[derive(Debug, Default)]
+struct Stored {
+    elements: Box<[(Key, Data)]>,
+    chains: Box<[u32]>,
+}
+
+impl Stored {
+    fn is_empty(&self) -> bool {
+        self.elements.is_empty() && self.chains.is_empty()
+    }
+}
+
+/// Reference-counted desired content. While no plan is pending and the last commit
+/// succeeded, this is also what the kernel holds.
+#[derive(Debug, Default)]
+struct Desired {
+    elements: HashMap<Key, (Data, u32)>,
+    chains: HashMap<String, (Vec<Rule>, u32)>,
+}
+
+/// The keys and chains a plan touched, with their content before it (= applied).
+#[derive(Debug, Default)]
+struct Touched {
+    /// A full replace needs no difference: don't record.
+    skip: bool,
+    elements: BTreeMap<Key, Option<Data>>,
+    chains: BTreeMap<String, bool>,
+}
+
+impl Desired {
+    fn touch(&self, key: Key, touched: &mut Touched) {
+        if !touched.skip {
+            touched
+                .elements
+                .entry(key)
+                .or_insert_with(|| self.elements.get(&key).map(|(d, _)| *d));
+        }
+    }
+
+    fn touch_chain(&self, name: &str, touched: &mut Touched) {
+        if !touched.skip && !touched.chains.contains_key(name) {
+            touched
                 .chains
-                .entry(name.clone())
-                .or_insert_with(|| (rules.clone(), 0));
-            slot.1 += 1;
-            if !touched.skip {
-                touched.chains.insert(name.clone());
+                .insert(name.to_string(), self.chains.contains_key(name));
+        }
+    }
+
+    fn add_element(&mut self, key: Key, data: Data, touched: &mut Touched) {
+        self.touch(key, touched);
+        self.elements.entry(key).or_insert((data, 0)).1 += 1;
+    }
+
+    fn add_chain(&mut self, name: &str, rules: Vec<Rule>, touched: &mut Touched) {
+        self.touch_chain(name, touched);
+        match self.chains.get_mut(name) {
+            Some(slot) => slot.1 += 1,
+            None => {
+                self.chains.insert(name.to_string(), (rules, 1));
             }
         }
     }
 
-    fn remove(&mut self, f: &Fragment, touched: &mut Touched) {
-        for (set, e) in &f.elements {
-            let key = (*set, e.key.clone());
-            if let Some(slot) = self.elements.get_mut(&key) {
+    fn remove(&mut self, f: &Stored, codec: &Codec, touched: &mut Touched) {
+        for (key, _) in f.elements.iter() {
+            self.touch(*key, touched);
+            if let Some(slot) = self.elements.get_mut(key) {
                 slot.1 -= 1;
                 if slot.1 == 0 {
-                    self.elements.remove(&key);
+                    self.elements.remove(key);
                 }
             }
-            if !touched.skip {
-                touched.elements.insert(key);
-            }
         }
-        for name in f.chains.keys() {
+        for id in f.chains.iter() {
+            let name = &codec.chains[*id as usize];
+            self.touch_chain(name, touched);
             if let Some(slot) = self.chains.get_mut(name) {
                 slot.1 -= 1;
                 if slot.1 == 0 {
                     self.chains.remove(name);
                 }
             }
-            if !touched.skip {
-                touched.chains.insert(name.clone());
-            }
         }
     }
-}
-
-#[derive(Debug, Default)]
-struct Touched {
-    /// A full replace needs no difference: don't record (it costs a sorted copy of
-    /// every key at start).
-    skip: bool,
-    elements: BTreeSet<ElementKey>,
-    chains: BTreeSet<String>,
 }
 
 /// What one sync changes, ready to commit.
@@ -103,8 +315,21 @@ pub struct Planned {
     /// balanced: their conntrack entries should go once the batch is committed.
     pub stale_udp_backends: Vec<StalePair>,
     pub services_planned: usize,
-    elements: Vec<(ElementKey, Option<Element>)>,
-    chains: Vec<(String, Option<Vec<Rule>>)>,
+}
+
+/// One service's inputs and what it was last planned to.
+#[derive(Debug, Default)]
+struct Entry {
+    svc: Option<Box<ServiceInput>>,
+    /// By slice name, sorted.
+    slices: Vec<(Box<str>, SliceInput)>,
+    planned: Stored,
+}
+
+impl Entry {
+    fn is_empty(&self) -> bool {
+        self.svc.is_none() && self.slices.is_empty() && self.planned.is_empty()
+    }
 }
 
 /// The proxy's state for one node.
@@ -113,40 +338,39 @@ pub struct Engine {
     node: String,
     node_ips: Vec<Ipv4Addr>,
     skeleton: TableState,
-    // boxed: a map's slots (and a B-tree node's eleven) hold a pointer, not a
-    // kilobyte-sized object each (memory at tens of thousands of services)
-    services: HashMap<ServiceKey, Box<Service>>,
-    slices: HashMap<ServiceKey, BTreeMap<String, Box<EndpointSlice>>>,
-    /// Which service each slice belongs to (a slice's label could change).
-    slice_owner: HashMap<(String, String), ServiceKey>,
-    fragments: HashMap<ServiceKey, Fragment>,
+    codec: Codec,
+    entries: HashMap<ServiceKey, Entry>,
+    service_count: usize,
+    /// (namespace, slice name) -> the name of the service it belongs to (a slice's
+    /// label could change).
+    slice_owner: HashMap<(String, String), String>,
     health: HashMap<ServiceKey, Vec<HealthCheck>>,
     warnings: HashMap<ServiceKey, Vec<String>>,
-    desired: Counted,
-    applied_elements: HashMap<ElementKey, Element>,
-    applied_chains: HashMap<String, Vec<Rule>>,
-    dirty: BTreeSet<ServiceKey>,
+    desired: Desired,
+    dirty: std::collections::BTreeSet<ServiceKey>,
     need_full: bool,
+    /// An incremental plan was handed out and neither committed nor failed yet.
+    pending: bool,
 }
 
 impl Engine {
     pub fn new(cfg: RulesetConfig, node: &str, node_ips: Vec<Ipv4Addr>) -> Engine {
+        let skeleton = skeleton(&cfg);
         Engine {
-            skeleton: skeleton(&cfg),
+            codec: Codec::new(&skeleton),
+            skeleton,
             cfg,
             node: node.to_string(),
             node_ips,
-            services: HashMap::new(),
-            slices: HashMap::new(),
+            entries: HashMap::new(),
+            service_count: 0,
             slice_owner: HashMap::new(),
-            fragments: HashMap::new(),
             health: HashMap::new(),
             warnings: HashMap::new(),
-            desired: Counted::default(),
-            applied_elements: HashMap::new(),
-            applied_chains: HashMap::new(),
-            dirty: BTreeSet::new(),
+            desired: Desired::default(),
+            dirty: Default::default(),
             need_full: true,
+            pending: false,
         }
     }
 
@@ -154,26 +378,43 @@ impl Engine {
         &self.cfg
     }
 
+    fn service_keys(&self) -> impl Iterator<Item = &ServiceKey> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.svc.is_some())
+            .map(|(k, _)| k)
+    }
+
     /// NodePorts listen on these; a change re-plans every service.
     pub fn set_node_ips(&mut self, ips: Vec<Ipv4Addr>) {
         if ips != self.node_ips {
             self.node_ips = ips;
-            self.dirty.extend(self.services.keys().cloned());
+            let keys: Vec<ServiceKey> = self.service_keys().cloned().collect();
+            self.dirty.extend(keys);
         }
     }
 
     pub fn upsert_service(&mut self, svc: Service) {
         let key = service_key(&svc);
-        if self.services.get(&key).map(|s| &**s) != Some(&svc) {
-            self.services.insert(key.clone(), Box::new(svc));
+        let input = ServiceInput::from(&svc);
+        drop(svc);
+        let entry = self.entries.entry(key.clone()).or_default();
+        if entry.svc.as_deref() != Some(&input) {
+            if entry.svc.is_none() {
+                self.service_count += 1;
+            }
+            entry.svc = Some(Box::new(input));
             self.dirty.insert(key);
         }
     }
 
     pub fn remove_service(&mut self, namespace: &str, name: &str) {
         let key = (namespace.to_string(), name.to_string());
-        if self.services.remove(&key).is_some() {
-            self.dirty.insert(key);
+        if let Some(e) = self.entries.get_mut(&key) {
+            if e.svc.take().is_some() {
+                self.service_count -= 1;
+                self.dirty.insert(key);
+            }
         }
     }
 
@@ -184,49 +425,87 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| "default".into());
         let name = slice.metadata.name.clone().unwrap_or_default();
-        self.remove_slice(&ns, &name);
-        let Some(svc) = slice
+        let owner = slice
             .metadata
             .labels
             .as_ref()
             .and_then(|l| l.get(SERVICE_NAME_LABEL))
-            .cloned()
-        else {
+            .cloned();
+        let input = SliceInput::new(&slice, &self.node);
+        drop(slice);
+        // unchanged (same owner, same content): nothing to re-plan
+        if let Some(svc) = &owner {
+            if self.slice_owner.get(&(ns.clone(), name.clone())) == Some(svc) {
+                let same = self
+                    .entries
+                    .get(&(ns.clone(), svc.clone()))
+                    .and_then(|e| {
+                        e.slices
+                            .binary_search_by(|(n, _)| (**n).cmp(name.as_str()))
+                            .ok()
+                            .map(|i| e.slices[i].1 == input)
+                    })
+                    .unwrap_or(false);
+                if same {
+                    return;
+                }
+            }
+        }
+        self.remove_slice(&ns, &name);
+        let Some(svc) = owner else {
             return;
         };
-        let owner = (ns.clone(), svc);
-        self.slice_owner.insert((ns, name.clone()), owner.clone());
-        self.slices
-            .entry(owner.clone())
-            .or_default()
-            .insert(name, Box::new(slice));
-        self.dirty.insert(owner);
+        self.slice_owner
+            .insert((ns.clone(), name.clone()), svc.clone());
+        let key = (ns, svc);
+        let entry = self.entries.entry(key.clone()).or_default();
+        match entry
+            .slices
+            .binary_search_by(|(n, _)| (**n).cmp(name.as_str()))
+        {
+            Ok(i) => entry.slices[i].1 = input,
+            Err(i) => {
+                // most services have one slice: no room for four
+                entry.slices.reserve_exact(1);
+                entry.slices.insert(i, (name.into(), input));
+            }
+        }
+        self.dirty.insert(key);
     }
 
     pub fn remove_slice(&mut self, namespace: &str, name: &str) {
-        if let Some(owner) = self
+        if let Some(svc) = self
             .slice_owner
             .remove(&(namespace.to_string(), name.to_string()))
         {
-            if let Some(m) = self.slices.get_mut(&owner) {
-                m.remove(name);
-                if m.is_empty() {
-                    self.slices.remove(&owner);
+            let key = (namespace.to_string(), svc);
+            if let Some(e) = self.entries.get_mut(&key) {
+                if let Ok(i) = e.slices.binary_search_by(|(n, _)| (**n).cmp(name)) {
+                    e.slices.remove(i);
+                    e.slices.shrink_to_fit();
                 }
             }
-            self.dirty.insert(owner);
+            self.dirty.insert(key);
         }
     }
 
     /// Forget everything (an informer relisted): callers re-add the current objects.
     pub fn clear_services(&mut self) {
-        self.dirty.extend(self.services.keys().cloned());
-        self.services.clear();
+        for (k, e) in &mut self.entries {
+            if e.svc.take().is_some() {
+                self.dirty.insert(k.clone());
+            }
+        }
+        self.service_count = 0;
     }
 
     pub fn clear_slices(&mut self) {
-        self.dirty.extend(self.slices.keys().cloned());
-        self.slices.clear();
+        for (k, e) in &mut self.entries {
+            if !e.slices.is_empty() {
+                e.slices = Vec::new();
+                self.dirty.insert(k.clone());
+            }
+        }
         self.slice_owner.clear();
     }
 
@@ -254,116 +533,131 @@ impl Engine {
     }
 
     pub fn service_count(&self) -> usize {
-        self.services.len()
+        self.service_count
     }
 
     /// Re-plans the dirty services and returns the batch that brings the kernel from
     /// the applied state to the desired one. Nothing is considered applied until
-    /// [`Engine::commit`].
+    /// [`Engine::commit`]; every plan must be followed by `commit` or `failed`
+    /// (otherwise the next one is a full replace).
     pub fn plan(&mut self) -> Planned {
+        if self.pending {
+            self.need_full = true;
+        }
         let dirty = std::mem::take(&mut self.dirty);
         let mut touched = Touched {
             skip: self.need_full,
             ..Default::default()
         };
-        let mut old_udp: BTreeSet<StalePair> = BTreeSet::new();
-        let mut new_udp: BTreeSet<StalePair> = BTreeSet::new();
+        let mut old_udp: std::collections::BTreeSet<StalePair> = Default::default();
+        let mut new_udp: std::collections::BTreeSet<StalePair> = Default::default();
         // (frontend, backend) pairs of session-affinity frontends before, and all
         // pairs after: a removed pair means remembered clients may point at a gone
         // backend, so the affinity map is flushed (those clients re-balance).
-        let mut old_sticky: BTreeSet<Pair> = BTreeSet::new();
-        let mut new_pairs: BTreeSet<Pair> = BTreeSet::new();
+        let mut old_sticky: std::collections::BTreeSet<Pair> = Default::default();
+        let mut new_pairs: std::collections::BTreeSet<Pair> = Default::default();
+        let sets = SetIds::new(&self.codec);
         for key in &dirty {
-            let new = self.services.get(key).map(|svc| {
-                let slices: Vec<&EndpointSlice> = self
-                    .slices
-                    .get(key)
-                    .map(|m| m.values().map(|s| &**s).collect())
-                    .unwrap_or_default();
-                let model = build_service(svc, &slices, &self.node, &self.node_ips);
-                (
-                    fragment(&model),
-                    model.health_checks.into_values().collect::<Vec<_>>(),
-                    model.warnings,
-                )
-            });
-            if let Some(old) = self.fragments.remove(key) {
-                old_udp.extend(udp_backends(&old));
-                old_sticky.extend(sticky_pairs(&old));
-                self.desired.remove(&old, &mut touched);
+            let Some(entry) = self.entries.get_mut(key) else {
+                continue;
+            };
+            let old = std::mem::take(&mut entry.planned);
+            if !old.is_empty() {
+                old_udp.extend(udp_backends(&sets, &old.elements));
+                old_sticky.extend(sticky_pairs(&sets, &old.elements));
+                self.desired.remove(&old, &self.codec, &mut touched);
             }
+            drop(old);
             self.health.remove(key);
             self.warnings.remove(key);
-            if let Some((frag, health, warnings)) = new {
-                new_udp.extend(udp_backends(&frag));
-                new_pairs.extend(pairs(&frag));
-                self.desired.add(&frag, &mut touched);
-                // kept for the next re-plan of this service, which needs the chain
-                // names only (their rules are in `desired`, once per chain)
-                let mut frag = frag;
-                for rules in frag.chains.values_mut() {
-                    *rules = Vec::new();
+            let Some(svc) = entry.svc.as_deref() else {
+                if entry.is_empty() {
+                    self.entries.remove(key);
                 }
-                self.fragments.insert(key.clone(), frag);
-                if !health.is_empty() {
-                    self.health.insert(key.clone(), health);
-                }
-                if !warnings.is_empty() {
-                    self.warnings.insert(key.clone(), warnings);
-                }
+                continue;
+            };
+            let slices: Vec<&SliceInput> = entry.slices.iter().map(|(_, s)| s).collect();
+            let model = build_service_input(svc, &key.0, &key.1, &slices, &self.node_ips);
+            let frag = fragment(&model);
+            let elements: Box<[(Key, Data)]> = frag
+                .elements
+                .iter()
+                .map(|(set, e)| self.codec.encode(set, e))
+                .collect();
+            drop(frag.elements);
+            let mut chains = Vec::with_capacity(frag.chains.len());
+            for (name, rules) in frag.chains {
+                chains.push(self.codec.chain_id(&name));
+                self.desired.add_chain(&name, rules, &mut touched);
+            }
+            for (k, d) in elements.iter() {
+                self.desired.add_element(*k, *d, &mut touched);
+            }
+            new_udp.extend(udp_backends(&sets, &elements));
+            new_pairs.extend(pairs(&sets, &elements));
+            entry.planned = Stored {
+                elements,
+                chains: chains.into_boxed_slice(),
+            };
+            let health: Vec<HealthCheck> = model.health_checks.into_values().collect();
+            if !health.is_empty() {
+                self.health.insert(key.clone(), health);
+            }
+            if !model.warnings.is_empty() {
+                self.warnings.insert(key.clone(), model.warnings);
             }
         }
         let stale_udp_backends: Vec<_> = old_udp.difference(&new_udp).copied().collect();
         let flush_affinity = old_sticky.difference(&new_pairs).next().is_some();
+        let services_planned = dirty.len();
+        // a full batch is large: free what is no longer needed first
+        drop((dirty, old_udp, new_udp, old_sticky, new_pairs));
 
         if self.need_full {
             return Planned {
                 batch: self.full_batch(),
                 full: true,
                 stale_udp_backends,
-                services_planned: dirty.len(),
-                elements: Vec::new(),
-                chains: Vec::new(),
+                services_planned,
             };
         }
+        self.pending = true;
         let table = self.skeleton.table.clone();
-        let mut elements = Vec::new();
-        let mut deletes: BTreeMap<&'static str, Vec<Element>> = BTreeMap::new();
-        let mut adds: BTreeMap<&'static str, Vec<Element>> = BTreeMap::new();
-        for key in touched.elements {
-            let want = self.desired.elements.get(&key).map(|(e, _)| e);
-            let have = self.applied_elements.get(&key);
+        let mut deletes: BTreeMap<u8, Vec<Element>> = BTreeMap::new();
+        let mut adds: BTreeMap<u8, Vec<Element>> = BTreeMap::new();
+        for (key, have) in touched.elements {
+            let want = self.desired.elements.get(&key).map(|(d, _)| *d);
             if want == have {
                 continue;
             }
             if let Some(h) = have {
-                deletes.entry(key.0).or_default().push(h.clone());
+                deletes
+                    .entry(key.set)
+                    .or_default()
+                    .push(self.codec.decode(key, h));
             }
             if let Some(w) = want {
-                adds.entry(key.0).or_default().push(w.clone());
+                adds.entry(key.set)
+                    .or_default()
+                    .push(self.codec.decode(key, w));
             }
-            elements.push((key, want.cloned()));
         }
-        let mut chains = Vec::new();
         let mut batch = Batch::new();
         if flush_affinity {
             batch.push(Op::FlushSet(table.clone(), "affinity".into()));
         }
         let mut removed_chains = Vec::new();
-        for name in touched.chains {
-            let want = self.desired.chains.get(&name).map(|(r, _)| r);
-            let have = self.applied_chains.get(&name);
-            match (have, want) {
-                (None, Some(rules)) => {
+        for (name, existed) in touched.chains {
+            match (existed, self.desired.chains.get(&name)) {
+                (false, Some((rules, _))) => {
                     batch.push(Op::AddChain(table.clone(), Chain::regular(name.clone())));
                     for r in rules {
                         batch.push(Op::AddRule(table.clone(), name.clone(), r.clone()));
                     }
                 }
-                (Some(_), None) => removed_chains.push(name.clone()),
-                _ => continue,
+                (true, None) => removed_chains.push(name),
+                _ => {}
             }
-            chains.push((name, want.cloned()));
         }
         for (set, els) in deletes {
             batch.push(Op::DeleteElements(table.clone(), self.set_def(set), els));
@@ -379,54 +673,30 @@ impl Engine {
             batch,
             full: false,
             stale_udp_backends,
-            services_planned: dirty.len(),
-            elements,
-            chains,
+            services_planned,
         }
     }
 
-    /// Records that the kernel accepted `planned`.
+    /// Records that the kernel accepted `planned`: the desired content is now the
+    /// applied one.
     pub fn commit(&mut self, planned: Planned) {
         if planned.full {
-            self.applied_elements = self
-                .desired
-                .elements
-                .iter()
-                .map(|(k, (e, _))| (k.clone(), e.clone()))
-                .collect();
-            self.applied_chains = self
-                .desired
-                .chains
-                .iter()
-                .map(|(k, (r, _))| (k.clone(), r.clone()))
-                .collect();
             self.need_full = false;
-            return;
         }
-        for (key, e) in planned.elements {
-            match e {
-                Some(e) => self.applied_elements.insert(key, e),
-                None => self.applied_elements.remove(&key),
-            };
-        }
-        for (name, rules) in planned.chains {
-            match rules {
-                Some(r) => self.applied_chains.insert(name, r),
-                None => self.applied_chains.remove(&name),
-            };
-        }
+        self.pending = false;
     }
 
     /// The kernel refused `planned`: the next sync replaces the whole table.
     pub fn failed(&mut self, _planned: Planned) {
         self.need_full = true;
+        self.pending = false;
     }
 
     /// The whole desired table (for a full replace, and for tests).
     pub fn desired_state(&self) -> TableState {
         let mut t = self.skeleton.clone();
-        for ((set, _), (e, _)) in &self.desired.elements {
-            t.insert_element(set, e.clone());
+        for (key, (data, _)) in &self.desired.elements {
+            t.insert_element(self.codec.set_name(*key), self.codec.decode(*key, *data));
         }
         for (name, (rules, _)) in &self.desired.chains {
             t.add_chain(Chain::regular(name.clone()), rules.clone());
@@ -436,18 +706,15 @@ impl Engine {
 
     /// `full_replace(&self.desired_state())`, without building that state: the
     /// skeleton and the chains go through `full_replace`, and each set's elements,
-    /// in key order as a `TableState` holds them, are cloned once into the `AddElements`
-    /// that follows its `AddSet`.
+    /// in key order as a `TableState` holds them, are decoded once into the
+    /// `AddElements` that follows its `AddSet`.
     fn full_batch(&self) -> Batch {
         let mut t = self.skeleton.clone();
         for (name, (rules, _)) in &self.desired.chains {
             t.add_chain(Chain::regular(name.clone()), rules.clone());
         }
-        let mut by_set: HashMap<&str, BTreeMap<&Vec<Value>, &Element>> = HashMap::new();
-        for ((set, key), (e, _)) in &self.desired.elements {
-            by_set.entry(set).or_default().insert(key, e);
-        }
         let skeleton = podnet_linux::nft::full_replace(&t);
+        drop(t);
         let mut batch = Batch::new();
         batch.ops.reserve(skeleton.ops.len());
         let mut ops = skeleton.ops.into_iter().peekable();
@@ -456,32 +723,48 @@ impl Engine {
                 batch.push(op);
                 continue;
             };
-            let Some(mut elements) = by_set.remove(set.name.as_str()) else {
+            // this set's elements (one pass over the map per set: only one set's
+            // keys are held at a time)
+            let i = self.codec.set_index(&set.name);
+            let mut mine: Vec<(Key, Data)> = self
+                .desired
+                .elements
+                .iter()
+                .filter(|(k, _)| k.set == i)
+                .map(|(k, (d, _))| (*k, *d))
+                .collect();
+            if mine.is_empty() {
                 batch.push(op);
                 continue;
-            };
+            }
             let (table, set) = (table.clone(), set.clone());
             batch.push(op);
+            mine.sort_unstable_by_key(|(k, _)| *k);
+            let mut elements: Vec<Element> = mine
+                .iter()
+                .map(|(k, d)| self.codec.decode(*k, *d))
+                .collect();
+            drop(mine);
             // the skeleton's own elements of this set, if any; the desired ones win
-            let mut own = Vec::new();
             if let Some(Op::AddElements(_, s, _)) = ops.peek() {
                 if s.name == set.name {
-                    if let Some(Op::AddElements(_, _, els)) = ops.next() {
-                        own = els;
+                    if let Some(Op::AddElements(_, _, own)) = ops.next() {
+                        let mut merged: BTreeMap<Vec<Value>, Element> =
+                            own.into_iter().map(|e| (e.key.clone(), e)).collect();
+                        for e in elements {
+                            merged.insert(e.key.clone(), e);
+                        }
+                        elements = merged.into_values().collect();
                     }
                 }
             }
-            for e in &own {
-                elements.entry(&e.key).or_insert(e);
-            }
-            let elements = elements.into_values().cloned().collect();
             batch.push(Op::AddElements(table, set, elements));
         }
         batch
     }
 
-    fn set_def(&self, name: &str) -> Set {
-        self.skeleton.sets[name].set.clone()
+    fn set_def(&self, set: u8) -> Set {
+        self.codec.sets[usize::from(set)].set.clone()
     }
 }
 
@@ -495,58 +778,68 @@ fn service_key(svc: &Service) -> ServiceKey {
     )
 }
 
-fn is_backend_map(set: &str) -> bool {
-    set == "backends" || set == "backends-internal"
+/// The indexes of the sets the conntrack and affinity bookkeeping reads.
+struct SetIds {
+    backends: u8,
+    backends_internal: u8,
+    affinity_frontends: u8,
 }
 
-fn backend_of(e: &Element) -> Option<(Ipv4Addr, u16)> {
-    match &e.data {
-        Some(ElemData::Values(v)) => match (v.first(), v.get(1)) {
-            (Some(Value::Ipv4(ip)), Some(Value::Port(p))) => Some((*ip, *p)),
-            _ => None,
-        },
-        _ => None,
+impl SetIds {
+    fn new(codec: &Codec) -> SetIds {
+        SetIds {
+            backends: codec.set_index("backends"),
+            backends_internal: codec.set_index("backends-internal"),
+            affinity_frontends: codec.set_index("affinity-frontends"),
+        }
+    }
+
+    fn is_backend_map(&self, set: u8) -> bool {
+        set == self.backends || set == self.backends_internal
     }
 }
 
 /// ((frontend address, protocol, port), (backend address, port)).
 type Pair = ((Ipv4Addr, u8, u16), (Ipv4Addr, u16));
 
+/// The frontend of a frontend-keyed element (`daddr . l4proto . dport [. ...]`).
+fn frontend(k: &Key) -> (Ipv4Addr, u8, u16) {
+    (Ipv4Addr::from(k.v[0]), k.v[1] as u8, k.v[2] as u16)
+}
+
+fn backend_of(d: &Data) -> Option<(Ipv4Addr, u16)> {
+    match d {
+        Data::Values([ip, port]) => Some((Ipv4Addr::from(*ip), *port as u16)),
+        _ => None,
+    }
+}
+
 /// Every (frontend, backend) pair a fragment balances.
-fn pairs(f: &Fragment) -> impl Iterator<Item = Pair> + '_ {
-    f.elements
-        .iter()
-        .filter(|(set, _)| is_backend_map(set))
-        .filter_map(|(_, e)| match (&e.key[0], &e.key[1], &e.key[2]) {
-            (Value::Ipv4(ip), Value::Proto(p), Value::Port(port)) => {
-                Some(((*ip, *p, *port), backend_of(e)?))
-            }
-            _ => None,
-        })
+fn pairs<'a>(sets: &'a SetIds, els: &'a [(Key, Data)]) -> impl Iterator<Item = Pair> + 'a {
+    els.iter()
+        .filter(|(k, _)| sets.is_backend_map(k.set))
+        .filter_map(|(k, d)| Some((frontend(k), backend_of(d)?)))
 }
 
 /// The pairs of the fragment's session-affinity frontends.
-fn sticky_pairs(f: &Fragment) -> Vec<Pair> {
-    let sticky: BTreeSet<(Ipv4Addr, u8, u16)> = f
-        .elements
+fn sticky_pairs(sets: &SetIds, els: &[(Key, Data)]) -> Vec<Pair> {
+    let sticky: std::collections::BTreeSet<(Ipv4Addr, u8, u16)> = els
         .iter()
-        .filter(|(set, _)| *set == "affinity-frontends")
-        .filter_map(|(_, e)| match (&e.key[0], &e.key[1], &e.key[2]) {
-            (Value::Ipv4(ip), Value::Proto(p), Value::Port(port)) => Some((*ip, *p, *port)),
-            _ => None,
-        })
+        .filter(|(k, _)| k.set == sets.affinity_frontends)
+        .map(|(k, _)| frontend(k))
         .collect();
-    pairs(f).filter(|(fe, _)| sticky.contains(fe)).collect()
+    pairs(sets, els)
+        .filter(|(fe, _)| sticky.contains(fe))
+        .collect()
 }
 
-fn udp_backends(f: &Fragment) -> impl Iterator<Item = StalePair> + '_ {
-    f.elements
-        .iter()
-        .filter(|(set, e)| is_backend_map(set) && e.key.get(1) == Some(&Value::Proto(17)))
-        .filter_map(|(_, e)| match (&e.key[0], &e.key[2]) {
-            (Value::Ipv4(ip), Value::Port(port)) => Some(((*ip, *port), backend_of(e)?)),
-            _ => None,
-        })
+fn udp_backends<'a>(
+    sets: &'a SetIds,
+    els: &'a [(Key, Data)],
+) -> impl Iterator<Item = StalePair> + 'a {
+    pairs(sets, els)
+        .filter(|((_, proto, _), _)| *proto == 17)
+        .map(|((ip, _, port), b)| ((ip, port), b))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 pub mod endpoints;
 pub mod engine;
 pub mod health;
+pub mod input;
 pub mod maglev;
 pub mod model;
 pub mod ruleset;

@@ -7,10 +7,11 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
-use podnet_model::k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use podnet_model::k8s_openapi::api::core::v1::Service;
 use podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::endpoints::{candidates, usable};
+use crate::endpoints::{candidates_of, usable};
+use crate::input::{PortInput, ServiceInput, SliceInput};
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -210,7 +211,7 @@ pub struct ProxyInput<'a> {
 /// Builds the model. Services that cannot be served (ExternalName, headless, no
 /// allocated ClusterIP) get no frontend; malformed fields are skipped with a warning.
 pub fn build(input: ProxyInput<'_>) -> ProxyModel {
-    let mut slices_by_service: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
+    let mut slices_by_service: BTreeMap<(&str, &str), Vec<SliceInput>> = BTreeMap::new();
     for s in input.slices {
         let ns = s.metadata.namespace.as_deref().unwrap_or("default");
         if let Some(svc) = s
@@ -222,83 +223,84 @@ pub fn build(input: ProxyInput<'_>) -> ProxyModel {
             slices_by_service
                 .entry((ns, svc.as_str()))
                 .or_default()
-                .push(s);
+                .push(SliceInput::new(s, input.node));
         }
     }
     let mut m = ProxyModel::default();
     for svc in input.services {
         let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
         let name = svc.metadata.name.as_deref().unwrap_or("");
-        let slices = slices_by_service
+        let slices: Vec<&SliceInput> = slices_by_service
             .get(&(ns, name))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        add_service(&mut m, input, svc, ns, name, slices);
+            .into_iter()
+            .flatten()
+            .collect();
+        add_service(
+            &mut m,
+            input.node_ips,
+            &ServiceInput::from(svc),
+            ns,
+            name,
+            &slices,
+        );
     }
     m
 }
 
 /// The model of one service from its own slices: the same as [`build`] with just
-/// this service and the slices labelled with it, without copying the slices (the
-/// engine's per-service re-plan).
+/// this service and the slices labelled with it.
 pub fn build_service(
     svc: &Service,
     slices: &[&EndpointSlice],
     node: &str,
     node_ips: &[Ipv4Addr],
 ) -> ProxyModel {
-    let input = ProxyInput {
-        services: std::slice::from_ref(svc),
-        slices: &[],
-        node,
-        node_ips,
-    };
     let ns = svc.metadata.namespace.as_deref().unwrap_or("default");
     let name = svc.metadata.name.as_deref().unwrap_or("");
+    let slices: Vec<SliceInput> = slices.iter().map(|s| SliceInput::new(s, node)).collect();
+    let slices: Vec<&SliceInput> = slices.iter().collect();
+    build_service_input(&ServiceInput::from(svc), ns, name, &slices, node_ips)
+}
+
+/// [`build_service`] from the reduced forms the engine keeps (the slices already
+/// reduced for this node).
+pub fn build_service_input(
+    svc: &ServiceInput,
+    ns: &str,
+    name: &str,
+    slices: &[&SliceInput],
+    node_ips: &[Ipv4Addr],
+) -> ProxyModel {
     let mut m = ProxyModel::default();
-    add_service(&mut m, input, svc, ns, name, slices);
+    add_service(&mut m, node_ips, svc, ns, name, slices);
     m
 }
 
 fn add_service(
     m: &mut ProxyModel,
-    input: ProxyInput<'_>,
-    svc: &Service,
+    node_ips: &[Ipv4Addr],
+    svc: &ServiceInput,
     ns: &str,
     name: &str,
-    slices: &[&EndpointSlice],
+    slices: &[&SliceInput],
 ) {
-    let Some(spec) = svc.spec.as_ref() else {
+    if !svc.has_spec {
         return;
-    };
-    let ty = spec.type_.as_deref().unwrap_or("ClusterIP");
+    }
+    let ty = svc.type_.as_deref().unwrap_or("ClusterIP");
     if ty == "ExternalName" {
         return;
     }
-    let Some(cluster_ip) = cluster_ip(m, svc, spec, ns, name) else {
+    let Some(cluster_ip) = cluster_ip(m, svc, ns, name) else {
         return;
     };
     m.cluster_ips.insert(cluster_ip);
     // externalTrafficPolicy applies to every external destination: NodePorts,
     // LoadBalancer IPs and externalIPs.
-    let etp_local = spec.external_traffic_policy.as_deref() == Some("Local");
-    let itp_local = spec.internal_traffic_policy.as_deref() == Some("Local");
-    let affinity = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
-        spec.session_affinity_config
-            .as_ref()
-            .and_then(|c| c.client_ip.as_ref())
-            .and_then(|c| c.timeout_seconds)
-            .and_then(|t| u64::try_from(t).ok())
-            .filter(|t| *t > 0)
-            .map_or(DEFAULT_AFFINITY_TIMEOUT, Duration::from_secs)
-    });
-    let selection = match svc
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(LOAD_BALANCING_ANNOTATION))
-        .map(String::as_str)
-    {
+    let etp_local = svc.etp_local;
+    let itp_local = svc.itp_local;
+    let affinity = svc.affinity;
+    let selection = match svc.load_balancing.as_deref() {
         None | Some("random") => Selection::Random,
         Some("maglev") => Selection::Maglev,
         Some(other) => {
@@ -308,43 +310,25 @@ fn add_service(
             Selection::Random
         }
     };
-    let external_ips = parse_ips(
-        m,
-        ns,
-        name,
-        "spec.externalIPs",
-        spec.external_ips.as_deref(),
-    );
+    let external_ips = parse_ips(m, ns, name, "spec.externalIPs", &svc.external_ips);
     let lb_ips: Vec<Ipv4Addr> = if ty == "LoadBalancer" {
-        let texts: Vec<String> = svc
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|l| l.ingress.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i.ip.clone())
-            .collect();
-        parse_ips(
-            m,
-            ns,
-            name,
-            "status.loadBalancer.ingress[].ip",
-            Some(&texts),
-        )
+        parse_ips(m, ns, name, "status.loadBalancer.ingress[].ip", &svc.lb_ips)
     } else {
         Vec::new()
     };
-    let source_ranges = parse_ranges(m, ns, name, spec.load_balancer_source_ranges.as_deref());
+    let source_ranges = parse_ranges(m, ns, name, &svc.source_ranges);
     let mut health_local = 0usize;
 
-    for (i, port) in spec.ports.iter().flatten().enumerate() {
-        let Some(protocol) = Protocol::parse(port.protocol.as_deref()) else {
-            m.warnings.push(format!(
-                "Service {ns}/{name}: spec.ports[{i}].protocol: expected TCP, UDP or SCTP, found {:?}; port skipped",
-                port.protocol.as_deref().unwrap_or_default()
-            ));
-            continue;
+    for (i, port) in svc.ports.iter().enumerate() {
+        let protocol = match &port.protocol {
+            Ok(p) => *p,
+            Err(text) => {
+                m.warnings.push(format!(
+                    "Service {ns}/{name}: spec.ports[{i}].protocol: expected TCP, UDP or SCTP, found {:?}; port skipped",
+                    &**text
+                ));
+                continue;
+            }
         };
         let Some(number) = u16::try_from(port.port).ok().filter(|p| *p != 0) else {
             m.warnings.push(format!(
@@ -356,10 +340,10 @@ fn add_service(
         let sref = ServicePortRef {
             namespace: ns.to_string(),
             name: name.to_string(),
-            port: port.name.clone().unwrap_or_default(),
+            port: port.name.to_string(),
             protocol,
         };
-        let cands = candidates(slices.iter().copied(), &sref.port, protocol, input.node);
+        let cands = candidates_of(slices.iter().copied(), &sref.port, protocol);
         let cluster = usable(&cands, false);
         let local = usable(&cands, true);
         health_local = health_local.max(local.len());
@@ -458,7 +442,7 @@ fn add_service(
         }
         if matches!(ty, "NodePort" | "LoadBalancer") {
             if let Some(np) = node_port(m, ns, name, i, port) {
-                for ip in input.node_ips {
+                for ip in node_ips {
                     add(
                         m,
                         *ip,
@@ -470,7 +454,7 @@ fn add_service(
         }
     }
     if ty == "LoadBalancer" && etp_local {
-        if let Some(port) = spec
+        if let Some(port) = svc
             .health_check_node_port
             .and_then(|p| u16::try_from(p).ok())
             .filter(|p| *p != 0)
@@ -490,25 +474,12 @@ fn add_service(
 
 /// The service's allocated ClusterIP, or `None` for headless services and services
 /// whose requested ClusterIP the controller refused.
-fn cluster_ip(
-    m: &mut ProxyModel,
-    svc: &Service,
-    spec: &ServiceSpec,
-    ns: &str,
-    name: &str,
-) -> Option<Ipv4Addr> {
-    let text = spec.cluster_ip.as_deref()?;
+fn cluster_ip(m: &mut ProxyModel, svc: &ServiceInput, ns: &str, name: &str) -> Option<Ipv4Addr> {
+    let text = svc.cluster_ip.as_deref()?;
     if text.is_empty() || text == "None" {
         return None;
     }
-    let refused = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == CLUSTER_IP_ALLOCATED && c.status == "False");
-    if refused {
+    if svc.cluster_ip_refused {
         return None;
     }
     match text.parse() {
@@ -522,13 +493,7 @@ fn cluster_ip(
     }
 }
 
-fn node_port(
-    m: &mut ProxyModel,
-    ns: &str,
-    name: &str,
-    i: usize,
-    port: &ServicePort,
-) -> Option<u16> {
+fn node_port(m: &mut ProxyModel, ns: &str, name: &str, i: usize, port: &PortInput) -> Option<u16> {
     let np = port.node_port?;
     match u16::try_from(np).ok().filter(|p| *p != 0) {
         Some(p) => Some(p),
@@ -546,10 +511,10 @@ fn parse_ips(
     ns: &str,
     name: &str,
     field: &str,
-    texts: Option<&[String]>,
+    texts: &[Box<str>],
 ) -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
-    for (i, t) in texts.unwrap_or_default().iter().enumerate() {
+    for (i, t) in texts.iter().enumerate() {
         match t.parse() {
             Ok(ip) => out.push(ip),
             Err(_) => m.warnings.push(format!(
@@ -560,14 +525,9 @@ fn parse_ips(
     out
 }
 
-fn parse_ranges(
-    m: &mut ProxyModel,
-    ns: &str,
-    name: &str,
-    texts: Option<&[String]>,
-) -> Vec<Ipv4Net> {
+fn parse_ranges(m: &mut ProxyModel, ns: &str, name: &str, texts: &[Box<str>]) -> Vec<Ipv4Net> {
     let mut out = Vec::new();
-    for (i, t) in texts.unwrap_or_default().iter().enumerate() {
+    for (i, t) in texts.iter().enumerate() {
         match t.trim().parse::<Ipv4Net>() {
             Ok(n) => out.push(n.trunc()),
             Err(_) => m.warnings.push(format!(
