@@ -336,3 +336,140 @@ pub async fn local_facts(
     nets.dedup();
     Ok(Some((dev, nets)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{self, Local, Peer, Settings};
+    use podnet_linux::model::VxlanInfo;
+    use podnet_model::config::{ClusterConfigSpec, OverlayMode};
+
+    fn desired(mode: OverlayMode, peers: usize) -> Desired {
+        let mut c = ClusterConfigSpec::default();
+        c.overlay.mode = mode;
+        let local = Local {
+            name: "n0".into(),
+            ip: "172.18.0.2".parse().unwrap(),
+            dev: "eth0".into(),
+            onlink: vec!["172.18.0.0/24".parse().unwrap()],
+        };
+        let nodes: Vec<Peer> = (0..=peers)
+            .map(|i| Peer {
+                name: format!("n{i}"),
+                ip: format!("172.18.0.{}", i + 2).parse().unwrap(),
+                public_ip: format!("172.18.0.{}", i + 2).parse().unwrap(),
+                pod_cidr: Some(format!("10.244.{i}.0/24").parse().unwrap()),
+                vtep_mac: Some(format!("0e:50:ac:12:00:{:02x}", i + 2).parse().unwrap()),
+            })
+            .collect();
+        plan::plan(&Settings::from(&c), &local, &nodes).desired
+    }
+
+    /// What the kernel would report after applying `d` (as the applier observes it).
+    fn observed_of(d: &Desired) -> Observed {
+        let link = d.vxlan.as_ref().map(|v| Link {
+            name: v.name.clone(),
+            index: 7,
+            kind: LinkKind::Vxlan,
+            mtu: v.mtu.unwrap_or(1500),
+            mac: v.mac,
+            master: None,
+            up: true,
+            hairpin: None,
+            vxlan: Some(VxlanInfo {
+                vni: v.vni,
+                local: v.local,
+                dev: v.dev.clone(),
+                port: v.port,
+                learning: v.learning,
+            }),
+        });
+        Observed {
+            link,
+            stale_links: Vec::new(),
+            addresses: d.addresses.clone(),
+            routes: d.routes.clone(),
+            neighbours: d.neighbours.clone(),
+            fdb: d.fdb.clone(),
+        }
+    }
+
+    #[test]
+    fn nothing_to_do_when_observed_equals_desired() {
+        for mode in [OverlayMode::Vxlan, OverlayMode::HostGw] {
+            let d = desired(mode, 3);
+            assert_eq!(diff(&d, &observed_of(&d)), Vec::<Op>::new());
+        }
+    }
+
+    #[test]
+    fn from_nothing_everything_is_created_in_order() {
+        let d = desired(OverlayMode::Vxlan, 2);
+        let ops = diff(&d, &Observed::default());
+        let kinds: Vec<&str> = ops
+            .iter()
+            .map(|o| match o {
+                Op::CreateLink(_) => "link",
+                Op::AddAddress(_) => "addr",
+                Op::ReplaceFdb(_) => "fdb",
+                Op::ReplaceNeighbour(_) => "neigh",
+                Op::AddRoute(_) => "route",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["link", "addr", "fdb", "fdb", "neigh", "neigh", "route", "route"]
+        );
+    }
+
+    #[test]
+    fn a_removed_peer_and_a_changed_mac_and_vni() {
+        let before = desired(OverlayMode::Vxlan, 3);
+        let mut after = desired(OverlayMode::Vxlan, 2);
+        // A peer left: its route, neighbour and FDB entry go, nothing else changes.
+        let ops = diff(&after, &observed_of(&before));
+        assert_eq!(ops.len(), 3, "{ops:?}");
+        assert!(ops.iter().all(|o| matches!(
+            o,
+            Op::DeleteRoute(_) | Op::DeleteNeighbour(..) | Op::DeleteFdb(_)
+        )));
+        // A changed MAC: the neighbour and FDB entry are replaced, the old FDB entry deleted.
+        after.neighbours[0].mac = Some("0e:00:00:00:00:01".parse().unwrap());
+        after.fdb[0].mac = "0e:00:00:00:00:01".parse().unwrap();
+        let ops = diff(&after, &observed_of(&desired(OverlayMode::Vxlan, 2)));
+        assert_eq!(ops.len(), 3, "{ops:?}");
+        // Another VNI's parameters on the same device name: recreated, its state re-added.
+        let mut observed = observed_of(&after);
+        if let Some(v) = observed.link.as_mut().and_then(|l| l.vxlan.as_mut()) {
+            v.port = 4789;
+        }
+        let ops = diff(&after, &observed);
+        assert!(matches!(ops[0], Op::RecreateLink(_)), "{ops:?}");
+        assert_eq!(
+            ops.iter()
+                .filter(|o| matches!(o, Op::ReplaceRoute(_)))
+                .count(),
+            2,
+            "routes through the recreated device are re-added: {ops:?}"
+        );
+    }
+
+    #[test]
+    fn host_gw_removes_the_vxlan_device_and_stale_ones() {
+        let vx = desired(OverlayMode::Vxlan, 1);
+        let hg = desired(OverlayMode::HostGw, 1);
+        let mut observed = observed_of(&vx);
+        // Observed as host-gw would: the device is podnet.* but not the desired one.
+        let link = observed.link.take().unwrap();
+        observed.stale_links.push(link.name);
+        observed.addresses.clear();
+        observed.neighbours.clear();
+        observed.fdb.clear();
+        let ops = diff(&hg, &observed);
+        assert!(ops.contains(&Op::DeleteLink("podnet.1".into())), "{ops:?}");
+        assert!(ops
+            .iter()
+            .any(|o| matches!(o, Op::ReplaceRoute(r) if r.dev.as_deref() == Some("eth0"))));
+    }
+}
