@@ -70,9 +70,6 @@ struct Codec {
     /// Every verdict seen (a few: one per balancing chain and reject/drop).
     verdicts: Vec<Verdict>,
     verdict_ids: HashMap<Verdict, u32>,
-    /// Every chain name seen in a fragment (one per balancing shape).
-    chains: Vec<String>,
-    chain_ids: HashMap<String, u32>,
 }
 
 #[derive(Debug)]
@@ -126,8 +123,6 @@ impl Codec {
                 .collect(),
             verdicts: Vec::new(),
             verdict_ids: HashMap::new(),
-            chains: Vec::new(),
-            chain_ids: HashMap::new(),
         }
     }
 
@@ -138,16 +133,6 @@ impl Codec {
             .position(|s| s.set.name == name)
             .unwrap_or_else(|| panic!("no set {name} in the proxy's table"));
         u8::try_from(i).expect("fewer than 256 sets")
-    }
-
-    fn chain_id(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.chain_ids.get(name) {
-            return *id;
-        }
-        let id = u32::try_from(self.chains.len()).expect("chain ids");
-        self.chains.push(name.to_string());
-        self.chain_ids.insert(name.to_string(), id);
-        id
     }
 
     fn encode(&mut self, set: &str, e: &Element) -> (Key, Data) {
@@ -217,21 +202,6 @@ impl Codec {
     }
 }
 
-/// What one service contributes, as kept between its re-plans: its elements (to
-/// remove them again) and the chains it uses (ids into [`Codec::chains`]); the chains'
-/// rules are kept once, in [`Desired`].
-#[derive(Debug, Default)]
-struct Stored {
-    elements: Box<[(Key, Data)]>,
-    chains: Box<[u32]>,
-}
-
-impl Stored {
-    fn is_empty(&self) -> bool {
-        self.elements.is_empty() && self.chains.is_empty()
-    }
-}
-
 /// Reference-counted desired content. While no plan is pending and the last commit
 /// succeeded, this is also what the kernel holds.
 #[derive(Debug, Default)]
@@ -282,8 +252,14 @@ impl Desired {
         }
     }
 
-    fn remove(&mut self, f: &Stored, codec: &Codec, touched: &mut Touched) {
-        for (key, _) in f.elements.iter() {
+    /// Takes back what one service added.
+    fn remove<'a>(
+        &mut self,
+        elements: &[(Key, Data)],
+        chains: impl Iterator<Item = &'a String>,
+        touched: &mut Touched,
+    ) {
+        for (key, _) in elements {
             self.touch(*key, touched);
             if let Some(slot) = self.elements.get_mut(key) {
                 slot.1 -= 1;
@@ -292,8 +268,7 @@ impl Desired {
                 }
             }
         }
-        for id in f.chains.iter() {
-            let name = &codec.chains[*id as usize];
+        for name in chains {
             self.touch_chain(name, touched);
             if let Some(slot) = self.chains.get_mut(name) {
                 slot.1 -= 1;
@@ -317,18 +292,40 @@ pub struct Planned {
     pub services_planned: usize,
 }
 
-/// One service's inputs and what it was last planned to.
+/// One service's inputs.
 #[derive(Debug, Default)]
 struct Entry {
+    inputs: Inputs,
+    /// Its fragment is in [`Desired`]: planned from `inputs` (or from `before`, when
+    /// set) and [`Engine::planned_node_ips`]. A fragment is not stored: planning one
+    /// service again is cheap and gives the same elements.
+    in_desired: bool,
+    /// The inputs the fragment in [`Desired`] was planned from, when they changed
+    /// since (kept until the next plan).
+    before: Option<Box<Inputs>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Inputs {
     svc: Option<Box<ServiceInput>>,
     /// By slice name, sorted.
     slices: Vec<(Box<str>, SliceInput)>,
-    planned: Stored,
 }
 
 impl Entry {
     fn is_empty(&self) -> bool {
-        self.svc.is_none() && self.slices.is_empty() && self.planned.is_empty()
+        self.inputs.svc.is_none()
+            && self.inputs.slices.is_empty()
+            && !self.in_desired
+            && self.before.is_none()
+    }
+
+    /// Call before changing `inputs`: keeps the planned ones.
+    fn changing(&mut self) -> &mut Inputs {
+        if self.in_desired && self.before.is_none() {
+            self.before = Some(Box::new(self.inputs.clone()));
+        }
+        &mut self.inputs
     }
 }
 
@@ -337,6 +334,8 @@ pub struct Engine {
     cfg: RulesetConfig,
     node: String,
     node_ips: Vec<Ipv4Addr>,
+    /// The node addresses the fragments in [`Desired`] were planned with.
+    planned_node_ips: Vec<Ipv4Addr>,
     skeleton: TableState,
     codec: Codec,
     entries: HashMap<ServiceKey, Entry>,
@@ -361,6 +360,7 @@ impl Engine {
             skeleton,
             cfg,
             node: node.to_string(),
+            planned_node_ips: node_ips.clone(),
             node_ips,
             entries: HashMap::new(),
             service_count: 0,
@@ -381,7 +381,7 @@ impl Engine {
     fn service_keys(&self) -> impl Iterator<Item = &ServiceKey> {
         self.entries
             .iter()
-            .filter(|(_, e)| e.svc.is_some())
+            .filter(|(_, e)| e.inputs.svc.is_some())
             .map(|(k, _)| k)
     }
 
@@ -399,11 +399,11 @@ impl Engine {
         let input = ServiceInput::from(&svc);
         drop(svc);
         let entry = self.entries.entry(key.clone()).or_default();
-        if entry.svc.as_deref() != Some(&input) {
-            if entry.svc.is_none() {
+        if entry.inputs.svc.as_deref() != Some(&input) {
+            if entry.inputs.svc.is_none() {
                 self.service_count += 1;
             }
-            entry.svc = Some(Box::new(input));
+            entry.changing().svc = Some(Box::new(input));
             self.dirty.insert(key);
         }
     }
@@ -411,7 +411,8 @@ impl Engine {
     pub fn remove_service(&mut self, namespace: &str, name: &str) {
         let key = (namespace.to_string(), name.to_string());
         if let Some(e) = self.entries.get_mut(&key) {
-            if e.svc.take().is_some() {
+            if e.inputs.svc.is_some() {
+                e.changing().svc = None;
                 self.service_count -= 1;
                 self.dirty.insert(key);
             }
@@ -440,10 +441,11 @@ impl Engine {
                     .entries
                     .get(&(ns.clone(), svc.clone()))
                     .and_then(|e| {
-                        e.slices
+                        e.inputs
+                            .slices
                             .binary_search_by(|(n, _)| (**n).cmp(name.as_str()))
                             .ok()
-                            .map(|i| e.slices[i].1 == input)
+                            .map(|i| e.inputs.slices[i].1 == input)
                     })
                     .unwrap_or(false);
                 if same {
@@ -458,16 +460,18 @@ impl Engine {
         self.slice_owner
             .insert((ns.clone(), name.clone()), svc.clone());
         let key = (ns, svc);
-        let entry = self.entries.entry(key.clone()).or_default();
-        match entry
-            .slices
-            .binary_search_by(|(n, _)| (**n).cmp(name.as_str()))
-        {
-            Ok(i) => entry.slices[i].1 = input,
+        let slices = &mut self
+            .entries
+            .entry(key.clone())
+            .or_default()
+            .changing()
+            .slices;
+        match slices.binary_search_by(|(n, _)| (**n).cmp(name.as_str())) {
+            Ok(i) => slices[i].1 = input,
             Err(i) => {
                 // most services have one slice: no room for four
-                entry.slices.reserve_exact(1);
-                entry.slices.insert(i, (name.into(), input));
+                slices.reserve_exact(1);
+                slices.insert(i, (name.into(), input));
             }
         }
         self.dirty.insert(key);
@@ -480,9 +484,10 @@ impl Engine {
         {
             let key = (namespace.to_string(), svc);
             if let Some(e) = self.entries.get_mut(&key) {
-                if let Ok(i) = e.slices.binary_search_by(|(n, _)| (**n).cmp(name)) {
-                    e.slices.remove(i);
-                    e.slices.shrink_to_fit();
+                if let Ok(i) = e.inputs.slices.binary_search_by(|(n, _)| (**n).cmp(name)) {
+                    let slices = &mut e.changing().slices;
+                    slices.remove(i);
+                    slices.shrink_to_fit();
                 }
             }
             self.dirty.insert(key);
@@ -492,7 +497,8 @@ impl Engine {
     /// Forget everything (an informer relisted): callers re-add the current objects.
     pub fn clear_services(&mut self) {
         for (k, e) in &mut self.entries {
-            if e.svc.take().is_some() {
+            if e.inputs.svc.is_some() {
+                e.changing().svc = None;
                 self.dirty.insert(k.clone());
             }
         }
@@ -501,8 +507,8 @@ impl Engine {
 
     pub fn clear_slices(&mut self) {
         for (k, e) in &mut self.entries {
-            if !e.slices.is_empty() {
-                e.slices = Vec::new();
+            if !e.inputs.slices.is_empty() {
+                e.changing().slices = Vec::new();
                 self.dirty.insert(k.clone());
             }
         }
@@ -561,44 +567,40 @@ impl Engine {
             let Some(entry) = self.entries.get_mut(key) else {
                 continue;
             };
-            let old = std::mem::take(&mut entry.planned);
-            if !old.is_empty() {
-                old_udp.extend(udp_backends(&sets, &old.elements));
-                old_sticky.extend(sticky_pairs(&sets, &old.elements));
-                self.desired.remove(&old, &self.codec, &mut touched);
+            // take back what the service added: its fragment as planned then
+            if entry.in_desired {
+                let before = entry.before.take();
+                let inputs = before.as_deref().unwrap_or(&entry.inputs);
+                if let Some(svc) = inputs.svc.as_deref() {
+                    let (_, frag) = plan_service(svc, key, &inputs.slices, &self.planned_node_ips);
+                    let old = encode(&mut self.codec, &frag.elements);
+                    old_udp.extend(udp_backends(&sets, &old));
+                    old_sticky.extend(sticky_pairs(&sets, &old));
+                    self.desired.remove(&old, frag.chains.keys(), &mut touched);
+                }
+                entry.in_desired = false;
             }
-            drop(old);
+            entry.before = None;
             self.health.remove(key);
             self.warnings.remove(key);
-            let Some(svc) = entry.svc.as_deref() else {
+            let Some(svc) = entry.inputs.svc.as_deref() else {
                 if entry.is_empty() {
                     self.entries.remove(key);
                 }
                 continue;
             };
-            let slices: Vec<&SliceInput> = entry.slices.iter().map(|(_, s)| s).collect();
-            let model = build_service_input(svc, &key.0, &key.1, &slices, &self.node_ips);
-            let frag = fragment(&model);
-            let elements: Box<[(Key, Data)]> = frag
-                .elements
-                .iter()
-                .map(|(set, e)| self.codec.encode(set, e))
-                .collect();
+            let (model, frag) = plan_service(svc, key, &entry.inputs.slices, &self.node_ips);
+            let elements = encode(&mut self.codec, &frag.elements);
             drop(frag.elements);
-            let mut chains = Vec::with_capacity(frag.chains.len());
             for (name, rules) in frag.chains {
-                chains.push(self.codec.chain_id(&name));
                 self.desired.add_chain(&name, rules, &mut touched);
             }
-            for (k, d) in elements.iter() {
+            for (k, d) in &elements {
                 self.desired.add_element(*k, *d, &mut touched);
             }
             new_udp.extend(udp_backends(&sets, &elements));
             new_pairs.extend(pairs(&sets, &elements));
-            entry.planned = Stored {
-                elements,
-                chains: chains.into_boxed_slice(),
-            };
+            entry.in_desired = true;
             let health: Vec<HealthCheck> = model.health_checks.into_values().collect();
             if !health.is_empty() {
                 self.health.insert(key.clone(), health);
@@ -607,6 +609,7 @@ impl Engine {
                 self.warnings.insert(key.clone(), model.warnings);
             }
         }
+        self.planned_node_ips.clone_from(&self.node_ips);
         let stale_udp_backends: Vec<_> = old_udp.difference(&new_udp).copied().collect();
         let flush_affinity = old_sticky.difference(&new_pairs).next().is_some();
         let services_planned = dirty.len();
@@ -766,6 +769,26 @@ impl Engine {
     fn set_def(&self, set: u8) -> Set {
         self.codec.sets[usize::from(set)].set.clone()
     }
+}
+
+/// The model and fragment of one service.
+fn plan_service(
+    svc: &ServiceInput,
+    key: &ServiceKey,
+    slices: &[(Box<str>, SliceInput)],
+    node_ips: &[Ipv4Addr],
+) -> (crate::model::ProxyModel, crate::ruleset::Fragment) {
+    let slices: Vec<&SliceInput> = slices.iter().map(|(_, s)| s).collect();
+    let model = build_service_input(svc, &key.0, &key.1, &slices, node_ips);
+    let frag = fragment(&model);
+    (model, frag)
+}
+
+fn encode(codec: &mut Codec, elements: &[(&'static str, Element)]) -> Vec<(Key, Data)> {
+    elements
+        .iter()
+        .map(|(set, e)| codec.encode(set, e))
+        .collect()
 }
 
 fn service_key(svc: &Service) -> ServiceKey {

@@ -273,3 +273,167 @@ fn removing_a_backend_of_an_affinity_service_flushes_remembered_clients() {
     e.upsert_slice(slices[0].clone());
     assert_eq!(flushes(&e.plan().batch), 0);
 }
+
+/// What the kernel holds after `batch` (as it applies one: strictly, so a batch
+/// that adds an existing element or deletes a missing one fails the test).
+fn apply(kernel: &mut Option<TableState>, batch: &Batch) {
+    for op in &batch.ops {
+        match op {
+            Op::AddTable(t) => {
+                kernel.get_or_insert_with(|| TableState::new(t.clone()));
+            }
+            Op::DeleteTable(_) => *kernel = None,
+            op => {
+                let k = kernel.as_mut().expect("a table");
+                match op {
+                    Op::AddChain(_, c) => {
+                        assert!(!k.chains.contains_key(&c.name), "{op}");
+                        k.add_chain(c.clone(), Vec::new());
+                    }
+                    Op::AddRule(_, c, r) => k.push_rule(c, r.clone()),
+                    Op::FlushChain(_, c) => k.chains.get_mut(c).expect("chain").rules.clear(),
+                    Op::DeleteChain(_, c) => {
+                        let gone = k.chains.remove(c).expect("chain");
+                        assert!(gone.rules.is_empty(), "{op}");
+                    }
+                    Op::AddSet(_, s) => {
+                        k.add_set(s.clone());
+                    }
+                    Op::FlushSet(_, s) => k.sets.get_mut(s).expect("set").elements.clear(),
+                    Op::AddElements(_, s, els) => {
+                        let set = k.sets.get_mut(&s.name).expect("set");
+                        for e in els {
+                            assert!(!set.elements.contains_key(&e.key), "{op}: {e:?}");
+                            set.insert(e.clone());
+                        }
+                    }
+                    Op::DeleteElements(_, s, els) => {
+                        let set = k.sets.get_mut(&s.name).expect("set");
+                        for e in els {
+                            assert_eq!(set.elements.remove(&e.key).as_ref(), Some(e), "{op}");
+                        }
+                    }
+                    other => panic!("unexpected {other}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn random_changes_keep_the_kernel_equal_to_planning_from_scratch() {
+    // a small deterministic generator (no dependency)
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut e = Engine::new(cfg(), NODE, node_ips());
+    let mut ips = node_ips();
+    let mut services: BTreeMap<String, Service> = BTreeMap::new();
+    let mut slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
+    let mut kernel: Option<TableState> = None;
+    let mut fulls = 0;
+    for round in 0..400 {
+        for _ in 0..=rnd(3) {
+            let i = rnd(12);
+            let name = format!("s{i}");
+            match rnd(10) {
+                0..=2 => {
+                    let proto = ["TCP", "UDP"][rnd(2) as usize];
+                    let mut s = service(&name, &format!("10.96.5.{}", i + 1), proto);
+                    let spec = s.spec.as_mut().unwrap();
+                    if rnd(3) == 0 {
+                        spec.session_affinity = Some("ClientIP".into());
+                    }
+                    if rnd(3) == 0 {
+                        spec.external_traffic_policy = Some("Local".into());
+                    }
+                    e.upsert_service(s.clone());
+                    services.insert(name, s);
+                }
+                3 => {
+                    e.remove_service("default", &name);
+                    services.remove(&name);
+                }
+                4..=6 => {
+                    // the slice's protocol may differ from the service's (then unused)
+                    let proto = ["TCP", "UDP"][rnd(2) as usize];
+                    let eps: Vec<String> = (0..rnd(4))
+                        .map(|_| format!("10.244.{}.{}", 1 + rnd(2), 2 + rnd(6)))
+                        .collect();
+                    let eps: Vec<&str> = eps.iter().map(String::as_str).collect();
+                    let mut sl = slice(&name, proto, &eps);
+                    for ep in &mut sl.endpoints {
+                        if ep.addresses[0].starts_with("10.244.1.") {
+                            ep.node_name = Some(NODE.into());
+                        }
+                    }
+                    e.upsert_slice(sl.clone());
+                    slices.insert(name, sl);
+                }
+                7 => {
+                    e.remove_slice("default", &format!("{name}-x"));
+                    slices.remove(&name);
+                }
+                8 => {
+                    ips = if ips.len() == 1 {
+                        vec![ips[0], Ipv4Addr::new(172, 18, 0, 3)]
+                    } else {
+                        node_ips()
+                    };
+                    e.set_node_ips(ips.clone());
+                }
+                _ => {
+                    // a relist
+                    e.clear_services();
+                    e.clear_slices();
+                    for s in services.values() {
+                        e.upsert_service(s.clone());
+                    }
+                    for s in slices.values() {
+                        e.upsert_slice(s.clone());
+                    }
+                }
+            }
+        }
+        if rnd(20) == 0 {
+            e.request_full_resync();
+        }
+        let p = e.plan();
+        fulls += usize::from(p.full);
+        if rnd(15) == 0 && round > 0 {
+            e.failed(p);
+            continue;
+        }
+        apply(&mut kernel, &p.batch);
+        e.commit(p);
+        let services: Vec<Service> = services.values().cloned().collect();
+        let slices: Vec<EndpointSlice> = slices.values().cloned().collect();
+        let m = build(ProxyInput {
+            services: &services,
+            slices: &slices,
+            node: NODE,
+            node_ips: &ips,
+        });
+        let want = plan_table(&m, &cfg());
+        assert_eq!(e.desired_state(), want, "round {round}");
+        assert_eq!(kernel.as_ref(), Some(&want), "round {round}");
+    }
+    assert!(fulls > 5 && fulls < 100, "{fulls} full replaces");
+}
+
+#[test]
+fn a_plan_neither_committed_nor_failed_makes_the_next_sync_full() {
+    let (mut e, _, _) = engine_with(2);
+    let p = e.plan();
+    e.commit(p);
+    e.remove_service("default", "s0");
+    let p = e.plan();
+    assert!(!p.full);
+    drop(p);
+    e.remove_service("default", "s1");
+    assert!(e.plan().full);
+}
