@@ -3,144 +3,41 @@
 //! nodes), real clients from inside pods, then `podnet lab down` leaving no trace; and
 //! a lab on etcd with Debian's reference CNI plugins. Needs root (CI is root).
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::path::Path;
+use std::process::Command;
+
+use common::{require_root_and_tools, trace, Lab};
 
 fn require_root() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Uid:")
-                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-        })
-        .unwrap_or_default();
-    assert_eq!(
-        uid, "0",
-        "the lab tests need root (network namespaces); run the test command as root"
-    );
-    for tool in ["ip", "curl", "nsenter"] {
-        assert!(
-            Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .unwrap()
-                .status
-                .success(),
-            "the lab tests need {tool}: run scripts/install-deps.sh"
-        );
-    }
+    require_root_and_tools(&[
+        ("ip", "iproute2"),
+        ("curl", "curl"),
+        ("nsenter", "util-linux"),
+    ]);
     assert!(
         Path::new("/usr/lib/cni/bridge").exists() && Path::new("/usr/lib/cni/host-local").exists(),
         "the lab tests need Debian's reference CNI plugins: apt-get install containernetworking-plugins"
     );
 }
 
-struct Lab {
-    name: String,
-    root: tempfile::TempDir,
-}
-
-impl Lab {
-    /// A lab named `<tag><pid>` with its state in a temp dir.
-    fn new(tag: &str) -> Lab {
-        Lab {
-            name: format!("{tag}{}", std::process::id() % 100_000),
-            root: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn prefix(&self) -> String {
-        format!("pn-{}-", self.name)
-    }
-
-    /// `lab up` of the quickstart plus the upstream-style manifest, with `extra`
-    /// options; returns its output.
-    fn up_quickstart(&self, extra: &[&str]) -> String {
-        let upstream = self.root.path().join("upstream.yaml");
-        std::fs::write(&upstream, UPSTREAM_STYLE).unwrap();
-        let mut args = vec![
-            "lab",
-            "up",
-            "-f",
-            "examples/quickstart/lab.yaml",
-            "--name",
-            &self.name,
-        ];
-        args.extend_from_slice(extra);
-        args.extend(["examples/quickstart/manifests/", upstream.to_str().unwrap()]);
-        self.ok(&args)
-    }
-
-    fn podnet(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_podnet"))
-            .args(args)
-            .env("PODNET_LAB_ROOT", self.root.path())
-            .env(
-                "PODNET_STORE",
-                self.root.path().join(&self.name).join("state.db"),
-            )
-            .current_dir(repo())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.podnet(args);
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        assert!(
-            o.status.success(),
-            "podnet {args:?} failed:\n{out}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.podnet(&["lab", "down", "--name", &self.name]);
-    }
-}
-
-/// What a lab could leave behind on the machine.
-#[derive(Debug, PartialEq, Eq)]
-struct Trace {
-    namespaces: BTreeSet<String>,
-    root_links: BTreeSet<String>,
-    etc_netns: BTreeSet<String>,
-    processes: BTreeSet<String>,
-}
-
-fn trace(prefix: &str, root: &Path) -> Trace {
-    let lines = |cmd: &str| -> BTreeSet<String> {
-        let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    };
-    let root_s = root.display().to_string();
-    Trace {
-        namespaces: lines("ip netns list | awk '{print $1}'")
-            .into_iter()
-            .filter(|n| n.starts_with(prefix))
-            .collect(),
-        root_links: lines("ip -o link show | awk -F': ' '{print $2}'"),
-        etc_netns: lines("ls /etc/netns 2>/dev/null")
-            .into_iter()
-            .filter(|n| n.starts_with(prefix))
-            .collect(),
-        processes: lines("ps -eo pid=,args=")
-            .into_iter()
-            .filter(|l| l.contains(&root_s))
-            .collect(),
-    }
+/// `lab up` of the quickstart plus the upstream-style manifest, with `extra`
+/// options; returns its output.
+fn up_quickstart(lab: &Lab, extra: &[&str]) -> String {
+    let upstream = lab.root.path().join("upstream.yaml");
+    std::fs::write(&upstream, UPSTREAM_STYLE).unwrap();
+    let mut args = vec![
+        "lab",
+        "up",
+        "-f",
+        "examples/quickstart/lab.yaml",
+        "--name",
+        &lab.name,
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["examples/quickstart/manifests/", upstream.to_str().unwrap()]);
+    lab.ok(&args)
 }
 
 const UPSTREAM_STYLE: &str = r#"
@@ -203,7 +100,7 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
     let lab = Lab::new("t");
     let prefix = lab.prefix();
     let before = trace(&prefix, lab.root.path());
-    let up = lab.up_quickstart(&[]);
+    let up = up_quickstart(&lab, &[]);
     assert!(up.contains("lab check"), "{up}");
     assert!(up.contains(" 0 failed"), "{up}");
     assert!(
@@ -372,7 +269,7 @@ fn etcd_store_lab() {
     let before = trace(&prefix, lab.root.path());
     // The quickstart lab again, now on etcd and with Debian's reference plugins,
     // chosen on the command line.
-    let up = lab.up_quickstart(&["--store", "etcd", "--cni", "reference"]);
+    let up = up_quickstart(&lab, &["--store", "etcd", "--cni", "reference"]);
     assert!(up.contains(" 0 failed"), "{up}");
     assert!(up.contains("the client's own IP"), "{up}");
     let conf = std::fs::read_to_string(

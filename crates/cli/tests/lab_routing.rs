@@ -10,110 +10,22 @@
 //! kernel). `lab down` leaves no trace. Needs root, ip, curl, nsenter and iperf3.
 #![allow(clippy::print_stdout)] // convergence times are printed; asserted against the 1 s bound
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::Lab;
 
 fn require_root_and_tools() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Uid:")
-                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-        })
-        .unwrap_or_default();
-    assert_eq!(
-        uid, "0",
-        "the lab tests need root (network namespaces); run them as root"
-    );
-    for (tool, pkg) in [
+    common::require_root_and_tools(&[
         ("ip", "iproute2"),
         ("curl", "curl"),
         ("nsenter", "util-linux"),
         ("iperf3", "iperf3"),
-    ] {
-        assert!(
-            Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .unwrap()
-                .status
-                .success(),
-            "the routing lab tests need {tool}: apt-get install {pkg} (scripts/install-deps.sh)"
-        );
-    }
-}
-
-struct Lab {
-    name: String,
-    root: tempfile::TempDir,
-    /// Processes this test started itself (killed by PID on drop).
-    children: Vec<Child>,
-}
-
-impl Lab {
-    fn new(tag: &str) -> Lab {
-        Lab {
-            name: format!("{tag}{}", std::process::id() % 100_000),
-            root: tempfile::tempdir().unwrap(),
-            children: Vec::new(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.root.path().join(&self.name)
-    }
-
-    fn podnet_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_podnet"));
-        c.args(args)
-            .env("PODNET_LAB_ROOT", self.root.path())
-            .env("PODNET_STORE", self.state().join("state.db"))
-            .current_dir(repo());
-        c
-    }
-
-    fn podnet(&self, args: &[&str]) -> Output {
-        self.podnet_cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.podnet(args);
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        assert!(
-            o.status.success(),
-            "podnet {args:?} failed:\n{out}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    }
-
-    /// A command inside one of the lab's hosts (`node-1`, ...).
-    fn host(&self, host: &str, cmd: &str) -> String {
-        self.ok(&[
-            "lab", "exec", "--name", &self.name, host, "--", "sh", "-c", cmd,
-        ])
-    }
-
-    fn netns(&self, host: &str) -> String {
-        format!("pn-{}-{host}", self.name)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = self.podnet(&["lab", "down", "--name", &self.name]);
-    }
+    ]);
 }
 
 const MANIFEST: &str = r#"
@@ -208,26 +120,10 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Durat
     t0.elapsed()
 }
 
-/// What a lab could leave behind.
+/// What a lab could leave behind: its namespaces and processes.
 fn trace(prefix: &str, root: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
-    let lines = |cmd: &str| -> BTreeSet<String> {
-        let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    };
-    let root_s = root.display().to_string();
-    (
-        lines("ip netns list | awk '{print $1}'")
-            .into_iter()
-            .filter(|n| n.starts_with(prefix))
-            .collect(),
-        lines("ps -eo pid=,args=")
-            .into_iter()
-            .filter(|l| l.contains(&root_s))
-            .collect(),
-    )
+    let t = common::trace(prefix, root);
+    (t.namespaces, t.processes)
 }
 
 /// Starts `argv` inside host `host`'s namespace as the lab does (own process group,

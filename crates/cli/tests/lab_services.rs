@@ -7,45 +7,20 @@
 //! loadBalancerSourceRanges; session affinity; hairpin; a service without endpoints
 //! refused at once; a node reaching a ClusterIP. Needs root, ip and curl.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::Lab;
 
-struct Lab {
-    name: String,
-    root: tempfile::TempDir,
-}
-
-impl Lab {
-    fn podnet(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_podnet"))
-            .args(args)
-            .env("PODNET_LAB_ROOT", self.root.path())
-            .env(
-                "PODNET_STORE",
-                self.root.path().join(&self.name).join("state.db"),
-            )
-            .current_dir(repo())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.podnet(args);
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        assert!(
-            o.status.success(),
-            "podnet {args:?} failed:\n{out}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    }
-
+trait ServiceLab {
     /// `curl -s -m 3 URL` from a pod; `None` when curl fails.
+    fn curl_pod(&self, pod: &str, url: &str) -> Option<String>;
+    /// `curl` inside one of the lab's hosts; returns (exit code, stdout).
+    fn curl_host(&self, host: &str, args: &[&str]) -> (i32, String);
+}
+
+impl ServiceLab for Lab {
     fn curl_pod(&self, pod: &str, url: &str) -> Option<String> {
         let o = self.podnet(&[
             "exec", pod, "-n", "demo", "--", "curl", "-s", "-m", "3", url,
@@ -55,7 +30,6 @@ impl Lab {
             .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
     }
 
-    /// `curl` inside one of the lab's hosts; returns (exit code, stdout).
     fn curl_host(&self, host: &str, args: &[&str]) -> (i32, String) {
         let mut a = vec![
             "lab", "exec", "--name", &self.name, host, "--", "curl", "-s",
@@ -66,16 +40,6 @@ impl Lab {
             o.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&o.stdout).into_owned(),
         )
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.podnet(&["lab", "down", "--name", &self.name]);
     }
 }
 
@@ -195,17 +159,8 @@ fn ip_of(answer: &str) -> &str {
 
 #[test]
 fn services_from_pods_nodes_and_outside() {
-    assert!(
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
-        "the lab tests need root (network namespaces); run them as root"
-    );
-    let lab = Lab {
-        name: format!("svc{}", std::process::id() % 100_000),
-        root: tempfile::tempdir().unwrap(),
-    };
+    common::require_root_and_tools(&[("ip", "iproute2"), ("curl", "curl")]);
+    let lab = Lab::new("svc");
     let manifest = lab.root.path().join("services.yaml");
     std::fs::write(&manifest, MANIFEST).unwrap();
     let up = lab.ok(&[

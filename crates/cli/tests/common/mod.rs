@@ -1,0 +1,157 @@
+//! What the lab end-to-end tests share: root and tool checks, a lab with its state in
+//! a temp dir (removed with `lab down` when dropped, also after a failed assertion),
+//! and the trace a lab could leave on the machine.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Fails (never skips) unless root, and names the package of every missing tool.
+pub fn require_root_and_tools(tools: &[(&str, &str)]) {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        uid, "0",
+        "the lab tests need root (network namespaces); run the test command as root"
+    );
+    for (tool, pkg) in tools {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "the lab tests need {tool}: apt-get install {pkg} (scripts/install-deps.sh)"
+        );
+    }
+}
+
+pub struct Lab {
+    pub name: String,
+    pub root: tempfile::TempDir,
+    /// Processes the test started itself (killed by PID on drop).
+    pub children: Vec<Child>,
+}
+
+impl Lab {
+    /// A lab named `<tag><pid>` with its state in a temp dir.
+    pub fn new(tag: &str) -> Lab {
+        Lab {
+            name: format!("{tag}{}", std::process::id() % 100_000),
+            root: tempfile::tempdir().unwrap(),
+            children: Vec::new(),
+        }
+    }
+
+    /// The lab's state directory.
+    pub fn state(&self) -> PathBuf {
+        self.root.path().join(&self.name)
+    }
+
+    /// The prefix of every namespace the lab makes.
+    pub fn prefix(&self) -> String {
+        format!("pn-{}-", self.name)
+    }
+
+    /// The namespace of one of the lab's hosts (`node-1`, `switch`, ...).
+    pub fn netns(&self, host: &str) -> String {
+        format!("pn-{}-{host}", self.name)
+    }
+
+    /// `podnet ARGS` against this lab's root and store.
+    pub fn podnet_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_podnet"));
+        c.args(args)
+            .env("PODNET_LAB_ROOT", self.root.path())
+            .env("PODNET_STORE", self.state().join("state.db"))
+            .current_dir(repo());
+        c
+    }
+
+    pub fn podnet(&self, args: &[&str]) -> Output {
+        self.podnet_cmd(args).output().unwrap()
+    }
+
+    /// `podnet ARGS`, which must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.podnet(args);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "podnet {args:?} failed:\n{out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    }
+
+    /// `podnet ARGS -o json`-style output parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// A shell command inside one of the lab's hosts (`node-1`, ...).
+    pub fn host(&self, host: &str, cmd: &str) -> String {
+        self.ok(&[
+            "lab", "exec", "--name", &self.name, host, "--", "sh", "-c", cmd,
+        ])
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = self.podnet(&["lab", "down", "--name", &self.name]);
+    }
+}
+
+/// What a lab could leave behind on the machine.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Trace {
+    pub namespaces: BTreeSet<String>,
+    pub root_links: BTreeSet<String>,
+    pub etc_netns: BTreeSet<String>,
+    pub processes: BTreeSet<String>,
+}
+
+/// The namespaces and `/etc/netns` entries with `prefix`, the root namespace's links,
+/// and the processes whose command line names `root`.
+pub fn trace(prefix: &str, root: &Path) -> Trace {
+    let lines = |cmd: &str| -> BTreeSet<String> {
+        let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let root_s = root.display().to_string();
+    Trace {
+        namespaces: lines("ip netns list | awk '{print $1}'")
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .collect(),
+        root_links: lines("ip -o link show | awk -F': ' '{print $2}'"),
+        etc_netns: lines("ls /etc/netns 2>/dev/null")
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .collect(),
+        processes: lines("ps -eo pid=,args=")
+            .into_iter()
+            .filter(|l| l.contains(&root_s))
+            .collect(),
+    }
+}
