@@ -9,9 +9,7 @@ use std::time::Duration;
 use podnet_model::k8s_openapi::api::core::v1::Service;
 use podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::model::{
-    Protocol, CLUSTER_IP_ALLOCATED, DEFAULT_AFFINITY_TIMEOUT, LOAD_BALANCING_ANNOTATION,
-};
+use crate::model::{Protocol, DEFAULT_AFFINITY_TIMEOUT, LOAD_BALANCING_ANNOTATION};
 
 /// What the model reads of a Service (its namespace and name are the engine's key).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -20,10 +18,9 @@ pub struct ServiceInput {
     pub has_spec: bool,
     /// `spec.type`, unset = ClusterIP.
     pub type_: Option<Box<str>>,
-    /// `spec.clusterIP` as written.
+    /// `spec.clusterIP` when really allocated (not headless, not ExternalName, not
+    /// refused by the controller: `podnet_model::service::allocated_cluster_ip`).
     pub cluster_ip: Option<Box<str>>,
-    /// The `podnet.io/ClusterIPAllocated` condition is False.
-    pub cluster_ip_refused: bool,
     pub etp_local: bool,
     pub itp_local: bool,
     /// `sessionAffinity: ClientIP` and its timeout.
@@ -74,12 +71,7 @@ impl From<&Service> for ServiceInput {
         ServiceInput {
             has_spec: true,
             type_: boxed(spec.type_.as_ref()),
-            cluster_ip: boxed(spec.cluster_ip.as_ref()),
-            cluster_ip_refused: status
-                .and_then(|s| s.conditions.as_ref())
-                .into_iter()
-                .flatten()
-                .any(|c| c.type_ == CLUSTER_IP_ALLOCATED && c.status == "False"),
+            cluster_ip: podnet_model::service::allocated_cluster_ip(svc).map(Box::from),
             etp_local: spec.external_traffic_policy.as_deref() == Some("Local"),
             itp_local: spec.internal_traffic_policy.as_deref() == Some("Local"),
             affinity,

@@ -13,50 +13,12 @@ use podnet_model::k8s_openapi::api::discovery::v1::EndpointSlice;
 use crate::endpoints::{candidates_of, usable};
 use crate::input::{PortInput, ServiceInput, SliceInput};
 
-/// The label that ties an EndpointSlice to its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub use podnet_model::service::{Protocol, CLUSTER_IP_ALLOCATED, SERVICE_NAME_LABEL};
+
 /// Service annotation choosing the backend selection: `random` (default) or `maglev`.
 pub const LOAD_BALANCING_ANNOTATION: &str = "podnet.io/load-balancing";
-/// The controller's condition saying whether `spec.clusterIP` was really allocated.
-pub const CLUSTER_IP_ALLOCATED: &str = "podnet.io/ClusterIPAllocated";
 /// kube's default `sessionAffinityConfig.clientIP.timeoutSeconds`.
 pub const DEFAULT_AFFINITY_TIMEOUT: Duration = Duration::from_secs(10800);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Protocol {
-    /// A Service/EndpointSlice protocol; unset means TCP.
-    pub fn parse(s: Option<&str>) -> Option<Protocol> {
-        match s.unwrap_or("TCP") {
-            "TCP" => Some(Protocol::Tcp),
-            "UDP" => Some(Protocol::Udp),
-            "SCTP" => Some(Protocol::Sctp),
-            _ => None,
-        }
-    }
-
-    /// The IP protocol number (`meta l4proto`).
-    pub fn number(self) -> u8 {
-        match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Sctp => 132,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        }
-    }
-}
 
 /// An endpoint address and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -476,12 +438,6 @@ fn add_service(
 /// whose requested ClusterIP the controller refused.
 fn cluster_ip(m: &mut ProxyModel, svc: &ServiceInput, ns: &str, name: &str) -> Option<Ipv4Addr> {
     let text = svc.cluster_ip.as_deref()?;
-    if text.is_empty() || text == "None" {
-        return None;
-    }
-    if svc.cluster_ip_refused {
-        return None;
-    }
     match text.parse() {
         Ok(ip) => Some(ip),
         Err(_) => {
