@@ -215,11 +215,11 @@ pub async fn sync(
     metrics: &ProxyMetrics,
 ) {
     let started = Instant::now();
-    let planned = engine.plan();
+    let mut planned = engine.plan();
     metrics
         .services
         .store(engine.service_count() as u64, Ordering::Relaxed);
-    for w in engine.warnings() {
+    for w in &planned.warnings {
         tracing::warn!("{w}");
     }
     if planned.batch.is_empty() {
@@ -238,7 +238,8 @@ pub async fn sync(
         });
     let full = planned.full;
     let nft2 = nft.clone();
-    let batch = planned.batch.clone();
+    // moved, not copied: a full batch at 50k services is tens of MB
+    let batch = std::mem::take(&mut planned.batch);
     let result = tokio::task::spawn_blocking(move || nft2.commit(&batch))
         .await
         .expect("the nftables commit task panicked");

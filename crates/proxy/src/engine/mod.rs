@@ -50,6 +50,9 @@ pub struct Planned {
     /// balanced: their conntrack entries should go once the batch is committed.
     pub stale_udp_backends: Vec<StalePair>,
     pub services_planned: usize,
+    /// Fields of the re-planned services that were skipped, with why (for the log:
+    /// each is reported once per change of its service, not on every sync).
+    pub warnings: Vec<String>,
 }
 
 /// One service's inputs.
@@ -104,7 +107,6 @@ pub struct Engine {
     /// label could change).
     slice_owner: HashMap<(String, String), String>,
     health: HashMap<ServiceKey, Vec<HealthCheck>>,
-    warnings: HashMap<ServiceKey, Vec<String>>,
     desired: Desired,
     dirty: std::collections::BTreeSet<ServiceKey>,
     need_full: bool,
@@ -126,7 +128,6 @@ impl Engine {
             service_count: 0,
             slice_owner: HashMap::new(),
             health: HashMap::new(),
-            warnings: HashMap::new(),
             desired: Desired::default(),
             dirty: Default::default(),
             need_full: true,
@@ -293,11 +294,6 @@ impl Engine {
             .collect()
     }
 
-    /// Warnings of the current services (skipped fields), for logs.
-    pub fn warnings(&self) -> impl Iterator<Item = &String> {
-        self.warnings.values().flatten()
-    }
-
     pub fn service_count(&self) -> usize {
         self.service_count
     }
@@ -315,6 +311,7 @@ impl Engine {
             skip: self.need_full,
             ..Default::default()
         };
+        let mut warnings: Vec<String> = Vec::new();
         let mut old_udp: std::collections::BTreeSet<StalePair> = Default::default();
         let mut new_udp: std::collections::BTreeSet<StalePair> = Default::default();
         // (frontend, backend) pairs of session-affinity frontends before, and all
@@ -342,7 +339,6 @@ impl Engine {
             }
             entry.before = None;
             self.health.remove(key);
-            self.warnings.remove(key);
             let Some(svc) = entry.inputs.svc.as_deref() else {
                 if entry.is_empty() {
                     self.entries.remove(key);
@@ -365,9 +361,7 @@ impl Engine {
             if !health.is_empty() {
                 self.health.insert(key.clone(), health);
             }
-            if !model.warnings.is_empty() {
-                self.warnings.insert(key.clone(), model.warnings);
-            }
+            warnings.extend(model.warnings);
         }
         self.planned_node_ips.clone_from(&self.node_ips);
         let stale_udp_backends: Vec<_> = old_udp.difference(&new_udp).copied().collect();
@@ -382,6 +376,7 @@ impl Engine {
                 full: true,
                 stale_udp_backends,
                 services_planned,
+                warnings,
             };
         }
         self.pending = true;
@@ -437,6 +432,7 @@ impl Engine {
             full: false,
             stale_udp_backends,
             services_planned,
+            warnings,
         }
     }
 

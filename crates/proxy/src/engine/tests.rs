@@ -437,3 +437,23 @@ fn a_plan_neither_committed_nor_failed_makes_the_next_sync_full() {
     e.remove_service("default", "s1");
     assert!(e.plan().full);
 }
+
+#[test]
+fn warnings_come_with_the_plan_that_re_planned_their_service() {
+    let mut e = Engine::new(cfg(), NODE, node_ips());
+    let mut s = service("bad", "10.96.5.1", "TCP");
+    s.spec.as_mut().unwrap().external_ips = Some(vec!["not-an-ip".into()]);
+    e.upsert_service(s.clone());
+    let p = e.plan();
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(
+        p.warnings[0].contains("spec.externalIPs[0]"),
+        "{:?}",
+        p.warnings
+    );
+    e.commit(p);
+    // an unrelated change: the bad service is not re-planned, its warning not repeated
+    e.upsert_service(service("good", "10.96.5.2", "TCP"));
+    let p = e.plan();
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
