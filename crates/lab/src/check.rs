@@ -371,6 +371,28 @@ fn pod_probe(check: &'static str, client: &Target, server: &Target) -> Probe {
     }
 }
 
+/// `podnet image agnhost connect ADDR:PORT` inside `netns`: exit 0 when connected,
+/// otherwise one stderr line starting with `REFUSED`, `TIMEOUT`, ...
+fn agnhost_connect(
+    podnet: &Path,
+    netns: &str,
+    addr: &str,
+    port: i32,
+    secs: &str,
+) -> std::io::Result<std::process::Output> {
+    Command::new("ip")
+        .args(["netns", "exec", netns])
+        .arg(podnet)
+        .args([
+            "image",
+            "agnhost",
+            "connect",
+            &format!("{addr}:{port}"),
+            &format!("--timeout={secs}s"),
+        ])
+        .output()
+}
+
 /// Runs one probe with real clients; bounded by `timeout`.
 pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
     let secs = format!("{}", timeout.as_secs().max(1));
@@ -380,17 +402,7 @@ pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
             addr,
             port,
         } => {
-            let out = Command::new("ip")
-                .args(["netns", "exec", from_netns])
-                .arg(podnet)
-                .args([
-                    "image",
-                    "agnhost",
-                    "connect",
-                    &format!("{addr}:{port}"),
-                    &format!("--timeout={secs}s"),
-                ])
-                .output();
+            let out = agnhost_connect(podnet, from_netns, addr, *port, &secs);
             match out {
                 Ok(o) if o.status.success() => (true, "TCP connection established".to_string()),
                 Ok(o) => (
@@ -408,17 +420,7 @@ pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
             addr,
             port,
         } => {
-            let out = Command::new("ip")
-                .args(["netns", "exec", from_netns])
-                .arg(podnet)
-                .args([
-                    "image",
-                    "agnhost",
-                    "connect",
-                    &format!("{addr}:{port}"),
-                    &format!("--timeout={secs}s"),
-                ])
-                .output();
+            let out = agnhost_connect(podnet, from_netns, addr, *port, &secs);
             match out {
                 Ok(o) if o.status.success() => (
                     false,
