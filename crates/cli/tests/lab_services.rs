@@ -249,37 +249,27 @@ fn services_from_pods_nodes_and_outside() {
     let hc = svc["spec"]["healthCheckNodePort"]
         .as_i64()
         .expect("a healthCheckNodePort");
-    let (_, body) = lab.curl_host(
-        "external",
-        &[
-            "-m",
-            "3",
-            "-w",
-            " %{http_code}",
-            &format!("http://172.18.0.2:{hc}/"),
-        ],
-    );
-    assert!(
-        body.ends_with(" 200") && body.contains("\"localEndpoints\":1"),
-        "{body}"
-    );
-    let (_, body) = lab.curl_host(
-        "external",
-        &[
-            "-m",
-            "3",
-            "-w",
-            " %{http_code}",
-            &format!("http://172.18.0.4:{hc}/"),
-        ],
-    );
-    assert!(
-        body.ends_with(" 503") && body.contains("\"localEndpoints\":0"),
-        "{body}"
-    );
+    // node-1 has web-1, node-3 nothing local
+    for (node_ip, code, local) in [("172.18.0.2", "200", 1), ("172.18.0.4", "503", 0)] {
+        let (_, body) = lab.curl_host(
+            "external",
+            &[
+                "-m",
+                "3",
+                "-w",
+                " %{http_code}",
+                &format!("http://{node_ip}:{hc}/"),
+            ],
+        );
+        assert!(
+            body.ends_with(&format!(" {code}"))
+                && body.contains(&format!("\"localEndpoints\":{local}")),
+            "health check on {node_ip}: {body}"
+        );
+    }
 
     // 3. LoadBalancer IP with loadBalancerSourceRanges [node-1's address]: from node-1
-    // it answers, from the external host it is dropped
+    // it answers, from node-2 it is dropped
     let lb = lab.json(&["get", "service", "web-lb", "-n", "demo", "-o", "json"]);
     let lb_ip = lb["status"]["loadBalancer"]["ingress"][0]["ip"]
         .as_str()
