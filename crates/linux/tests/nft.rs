@@ -141,19 +141,7 @@ fn proxy_table() -> TableState {
     );
     st.add_chain(
         Chain::base("postrouting", ChainType::Nat, Hook::Postrouting, 100),
-        vec![Rule::new(vec![
-            Stmt::Prefix {
-                field: Field::IpSaddr,
-                op: CmpOp::Eq,
-                net: net("10.244.0.0/16"),
-            },
-            Stmt::InSet {
-                fields: vec![Field::IpDaddr],
-                set: "no-masquerade".into(),
-                negate: true,
-            },
-            Stmt::Masquerade { fully_random: true },
-        ])],
+        vec![masquerade_pods_rule()],
     );
     st
 }
@@ -504,19 +492,7 @@ fn egress_masquerade_and_bridge_anti_spoofing_are_expressible() {
     }
     egress.add_chain(
         Chain::base("postrouting", ChainType::Nat, Hook::Postrouting, 100),
-        vec![Rule::new(vec![
-            Stmt::Prefix {
-                field: Field::IpSaddr,
-                op: CmpOp::Eq,
-                net: net("10.244.0.0/16"),
-            },
-            Stmt::InSet {
-                fields: vec![Field::IpDaddr],
-                set: "no-masquerade".into(),
-                negate: true,
-            },
-            Stmt::Masquerade { fully_random: true },
-        ])],
+        vec![masquerade_pods_rule()],
     );
 
     let mut bridge = TableState::new(Table::new(Family::Bridge, "podnet"));
@@ -693,4 +669,22 @@ fn inet_table_with_ipv6_is_what_nft_lists() {
         "{}",
         listed.join("\n")
     );
+}
+
+/// `ip saddr 10.244.0.0/16 ip daddr != @no-masquerade masquerade fully-random`: the
+/// agent's egress rule, in both the listing and the issue-5 test.
+fn masquerade_pods_rule() -> Rule {
+    Rule::new(vec![
+        Stmt::Prefix {
+            field: Field::IpSaddr,
+            op: CmpOp::Eq,
+            net: net("10.244.0.0/16"),
+        },
+        Stmt::InSet {
+            fields: vec![Field::IpDaddr],
+            set: "no-masquerade".into(),
+            negate: true,
+        },
+        Stmt::Masquerade { fully_random: true },
+    ])
 }
