@@ -230,15 +230,18 @@ fn read_answers(
 
 /// Every IPv4 flow of the current namespace's conntrack table.
 pub fn list() -> Result<Vec<Flow>, ConntrackError> {
+    list_on(&socket("list")?)
+}
+
+fn list_on(s: &Socket) -> Result<Vec<Flow>, ConntrackError> {
     let op = "list";
-    let s = socket(op)?;
     let mut msg = Vec::with_capacity(20);
     header(&mut msg, IPCTNL_MSG_CT_GET, NLM_F_DUMP, 1);
     finish(&mut msg);
     s.send(&msg, 0)
         .map_err(|source| ConntrackError::Io { op, source })?;
     let mut flows = Vec::new();
-    if let Some(errno) = read_answers(&s, op, 1, |p| flows.extend(parse_flow(p)))? {
+    if let Some(errno) = read_answers(s, op, 1, |p| flows.extend(parse_flow(p)))? {
         return Err(ConntrackError::Io {
             op,
             source: io::Error::from_raw_os_error(errno),
@@ -249,8 +252,11 @@ pub fn list() -> Result<Vec<Flow>, ConntrackError> {
 
 /// Deletes the flow with this original tuple; `Ok(false)` when it was already gone.
 pub fn delete(flow: &Flow) -> Result<bool, ConntrackError> {
+    delete_on(&socket("delete")?, flow)
+}
+
+fn delete_on(s: &Socket, flow: &Flow) -> Result<bool, ConntrackError> {
     let op = "delete";
-    let s = socket(op)?;
     let mut msg = Vec::with_capacity(80);
     header(&mut msg, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, 2);
     let t = flow.original;
@@ -268,7 +274,7 @@ pub fn delete(flow: &Flow) -> Result<bool, ConntrackError> {
     finish(&mut msg);
     s.send(&msg, 0)
         .map_err(|source| ConntrackError::Io { op, source })?;
-    match read_answers(&s, op, 2, |_| {})? {
+    match read_answers(s, op, 2, |_| {})? {
         None => Ok(true),
         Some(libc::ENOENT) => Ok(false),
         Some(errno) => Err(ConntrackError::Io {
@@ -287,13 +293,18 @@ pub fn delete_dnatted(proto: u8, pairs: &[AddrPair]) -> Result<usize, ConntrackE
     if pairs.is_empty() {
         return Ok(0);
     }
+    // one socket for the dump and every delete
+    let s = socket("delete")?;
     let mut deleted = 0;
-    for flow in list()? {
+    for flow in list_on(&s)? {
         let pair = (
             (flow.original.dst, flow.original.dport),
             (flow.reply.src, flow.reply.sport),
         );
-        if flow.original.proto == proto && flow.dnatted() && pairs.contains(&pair) && delete(&flow)?
+        if flow.original.proto == proto
+            && flow.dnatted()
+            && pairs.contains(&pair)
+            && delete_on(&s, &flow)?
         {
             deleted += 1;
         }
