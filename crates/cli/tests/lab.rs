@@ -89,9 +89,7 @@ spec:
 "#;
 
 fn pod_ip(lab: &Lab, name: &str) -> String {
-    let v: serde_json::Value =
-        serde_json::from_str(&lab.ok(&["get", "po", name, "-o", "json"])).unwrap();
-    v["status"]["podIP"].as_str().unwrap().to_string()
+    lab.pod_ip(None, name)
 }
 
 #[test]

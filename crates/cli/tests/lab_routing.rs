@@ -66,15 +66,8 @@ spec:
     readinessProbe: {httpGet: {path: /healthz, port: 9080}, periodSeconds: 1}
 "#;
 
-fn pod_json(lab: &Lab, name: &str) -> serde_json::Value {
-    serde_json::from_str(&lab.ok(&["get", "po", name, "-o", "json"])).unwrap()
-}
-
 fn pod_ip(lab: &Lab, name: &str) -> String {
-    pod_json(lab, name)["status"]["podIP"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    lab.pod_ip(None, name)
 }
 
 fn node_cidr(lab: &Lab, name: &str) -> Option<String> {
@@ -103,6 +96,19 @@ fn kernel_state(lab: &Lab, host: &str) -> String {
     let mut lines: Vec<&str> = out.lines().collect();
     lines.sort_unstable();
     lines.join("\n")
+}
+
+/// `nft list ruleset` as one text per table, sorted: a restarted agent replaces its
+/// tables atomically, which can change the order the kernel lists them in, not what
+/// they hold.
+fn ruleset(lab: &Lab, host: &str) -> Vec<String> {
+    let text = lab.host(host, "nft list ruleset");
+    let mut tables: Vec<String> = text
+        .split("\ntable ")
+        .map(|t| t.trim_start_matches("table ").trim().to_string())
+        .collect();
+    tables.sort();
+    tables
 }
 
 fn metric(text: &str, prefix: &str) -> u64 {
@@ -431,7 +437,7 @@ fn routing_lab(tag: &str, mode: &str) {
         .spawn()
         .unwrap();
     let before_state = kernel_state(&lab, "node-2");
-    let before_rules = lab.host("node-2", "nft list ruleset");
+    let before_rules = ruleset(&lab, "node-2");
     std::thread::sleep(Duration::from_secs(2));
     let pid_file = lab.state().join("pids/agent-node-2.pid");
     let pid: u32 = std::fs::read_to_string(&pid_file)
@@ -510,7 +516,7 @@ fn routing_lab(tag: &str, mode: &str) {
     );
     assert_eq!(
         before_rules,
-        lab.host("node-2", "nft list ruleset"),
+        ruleset(&lab, "node-2"),
         "nftables changed across the restart"
     );
     let out = client.wait_with_output().unwrap();

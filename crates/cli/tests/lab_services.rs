@@ -177,11 +177,7 @@ fn services_from_pods_nodes_and_outside() {
     assert!(up.contains("service NodePort (from external)"), "{up}");
     assert!(up.contains("service without endpoints (rejected)"), "{up}");
 
-    let client_ip = lab.json(&["get", "pod", "client", "-n", "demo", "-o", "json"])["status"]
-        ["podIP"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let client_ip = lab.pod_ip(Some("demo"), "client");
     let web = cluster_ip(&lab, "web");
 
     // 1. ClusterIP over TCP from a pod: both endpoints, the client's own IP kept
@@ -299,10 +295,7 @@ fn services_from_pods_nodes_and_outside() {
     // 6. hairpin: web-1 reaches a service whose only endpoint is itself; it lands on
     // itself, masqueraded (it sees a node address, not its own)
     let one = cluster_ip(&lab, "web-one");
-    let web1_ip = lab.json(&["get", "pod", "web-1", "-n", "demo", "-o", "json"])["status"]["podIP"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let web1_ip = lab.pod_ip(Some("demo"), "web-1");
     let seen = lab
         .curl_pod("web-1", &format!("http://{one}/clientip"))
         .expect("hairpin works");

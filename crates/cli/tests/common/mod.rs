@@ -101,6 +101,18 @@ impl Lab {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
 
+    /// A pod's IP (`-n NAMESPACE`, or the default namespace when `None`).
+    pub fn pod_ip(&self, namespace: Option<&str>, name: &str) -> String {
+        let mut args = vec!["get", "pod", name, "-o", "json"];
+        if let Some(ns) = namespace {
+            args.extend(["-n", ns]);
+        }
+        self.json(&args)["status"]["podIP"]
+            .as_str()
+            .unwrap_or_else(|| panic!("pod {name} has no IP"))
+            .to_string()
+    }
+
     /// A shell command inside one of the lab's hosts (`node-1`, ...).
     pub fn host(&self, host: &str, cmd: &str) -> String {
         self.ok(&[
