@@ -108,8 +108,14 @@ impl Drop for HealthServers {
 
 async fn serve(listener: TcpListener, namespace: String, name: String, count: Arc<AtomicUsize>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // e.g. out of file descriptors: don't spin
+                tracing::warn!(error = %e, "health-check accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let body = answer(&namespace, &name, count.load(Ordering::Relaxed));
         tokio::spawn(async move {
