@@ -3,8 +3,15 @@
 //! The design keeps the per-packet lookup O(1) and the number of chains small (the
 //! kernel's load time grows with chains and jumps, not with map elements):
 //!
-//! - `frontends` (verdict map, `daddr . l4proto . dport`): `goto` the balancing
-//!   chain for the frontend's backend count and selection (`lb-random-3`,
+//! - `random-1` ... `random-8` (plain sets of `daddr . l4proto . dport`): the common
+//!   case, random selection over 1-8 backends without affinity, is balanced right in
+//!   the NAT hooks, one rule per backend count (`... @random-3 dnat to ... numgen
+//!   random mod 3 map @backends`). These frontends have no verdict element: adding a
+//!   `goto`/`jump` element to a verdict map makes the kernel validate the whole table
+//!   at commit (every element of every verdict map), which at 50k services costs
+//!   10-20 ms per change; a plain set element costs microseconds;
+//! - `frontends` (verdict map, `daddr . l4proto . dport`): every other frontend,
+//!   `goto` the balancing chain for its backend count and selection (`lb-random-12`,
 //!   `lb-maglev-251`, `lb-random-2-affinity-30`); one chain per *distinct*
 //!   (count, selection, affinity timeout), shared by every service;
 //! - `backends` (map, `daddr . l4proto . dport . slot` -> `addr . port`): the balancing
@@ -12,9 +19,10 @@
 //!   client's address and port mod the Maglev table size);
 //! - `frontends-internal` / `backends-internal`: the same for pods and the node itself
 //!   where externalTrafficPolicy Local gives them other backends than outside clients;
-//! - `no-endpoints` (verdict map): frontends without a usable endpoint -> reject (TCP
-//!   RST / ICMP port unreachable) or drop, checked in the filter hooks for new
-//!   connections; `cluster-ips` rejects an unused port of a ClusterIP; the rest of the
+//! - `no-endpoints-reject` / `no-endpoints-drop` (plain sets, so that a service
+//!   losing its last endpoint adds no verdict element): frontends without a usable
+//!   endpoint -> reject (TCP RST / ICMP port unreachable) or drop, checked in the
+//!   filter hooks for new connections; `cluster-ips` rejects an unused port of a ClusterIP; the rest of the
 //!   service CIDR is dropped;
 //! - `masquerade-always`, `masquerade-off-cluster`, `hairpin`: the postrouting
 //!   masquerade decisions, keyed by the connection's original destination (conntrack),
@@ -48,6 +56,14 @@ const PRI_NAT_SRC: i32 = 100;
 const PRI_CHECKS: i32 = PRI_NAT_DST + 10;
 /// Before DNAT: the loadBalancerSourceRanges firewall sees the original destination.
 const PRI_FIREWALL: i32 = PRI_NAT_DST - 10;
+/// Frontends with random selection over at most this many backends (and no
+/// affinity) are balanced by the rules of the NAT hooks, not through a verdict map.
+pub const DIRECT_MAX: usize = 8;
+/// The plain sets of those frontends, by backend count (index 0: one backend).
+const DIRECT_SETS: [&str; DIRECT_MAX] = [
+    "random-1", "random-2", "random-3", "random-4", "random-5", "random-6", "random-7", "random-8",
+];
+
 /// Capacity of the session-affinity map (clients x affinity frontends).
 const AFFINITY_SIZE: u32 = 1 << 18;
 /// The seed of the Maglev flow hash (fixed, so every node picks the same backend).
@@ -161,18 +177,20 @@ pub fn fragment(m: &ProxyModel) -> Fragment {
         match f.action {
             Action::Balance(id) => {
                 let set = &m.sets[&id];
-                let chain = balance_chain(set, false, balance);
-                els.push((
-                    "frontends",
-                    Element::verdict(kv.clone(), Verdict::Goto(chain)),
-                ));
+                match direct_set(set) {
+                    Some(name) => els.push((name, Element::key(kv.clone()))),
+                    None => {
+                        let chain = balance_chain(set, false, balance);
+                        els.push((
+                            "frontends",
+                            Element::verdict(kv.clone(), Verdict::Goto(chain)),
+                        ));
+                    }
+                }
                 add_backends(els, "backends", key, set);
             }
-            Action::Reject => els.push((
-                "no-endpoints",
-                Element::verdict(kv.clone(), Verdict::Goto("reject".into())),
-            )),
-            Action::Drop => els.push(("no-endpoints", Element::verdict(kv.clone(), Verdict::Drop))),
+            Action::Reject => els.push(("no-endpoints-reject", Element::key(kv.clone()))),
+            Action::Drop => els.push(("no-endpoints-drop", Element::key(kv.clone()))),
         }
         if let Some(t) = [Some(f.action), f.internal]
             .into_iter()
@@ -232,13 +250,18 @@ fn add_sets(t: &mut TableState) {
     let mut slot_key = key_types();
     slot_key.push(DataType::Mark);
     let nat_data = SetData::Values(NatData::Ip4Port.types());
-    for name in ["frontends", "frontends-internal", "no-endpoints"] {
+    for name in ["frontends", "frontends-internal"] {
         t.add_set(Set::map(name, key_types(), SetData::Verdict));
+    }
+    for name in DIRECT_SETS {
+        t.add_set(Set::new(name, key_types()));
     }
     for name in ["backends", "backends-internal"] {
         t.add_set(Set::map(name, slot_key.clone(), nat_data.clone()));
     }
     for name in [
+        "no-endpoints-reject",
+        "no-endpoints-drop",
         "masquerade-always",
         "masquerade-off-cluster",
         "source-restricted",
@@ -289,17 +312,22 @@ fn add_fixed_chains(t: &mut TableState, cfg: &RulesetConfig) {
             Hook::Prerouting,
             PRI_NAT_DST,
         ),
-        vec![
-            Rule::new(vec![from_pods.clone(), vmap("frontends-internal")]),
-            Rule::new(vec![vmap("frontends")]),
-        ],
+        [Rule::new(vec![
+            from_pods.clone(),
+            vmap("frontends-internal"),
+        ])]
+        .into_iter()
+        .chain(direct_rules())
+        .chain([Rule::new(vec![vmap("frontends")])])
+        .collect(),
     );
     t.add_chain(
         Chain::base("nat-output", ChainType::Nat, Hook::Output, PRI_NAT_DST),
-        vec![
-            Rule::new(vec![vmap("frontends-internal")]),
-            Rule::new(vec![vmap("frontends")]),
-        ],
+        [Rule::new(vec![vmap("frontends-internal")])]
+            .into_iter()
+            .chain(direct_rules())
+            .chain([Rule::new(vec![vmap("frontends")])])
+            .collect(),
     );
     let original = vec![
         Field::CtOriginalIpDaddr,
@@ -370,7 +398,18 @@ fn add_fixed_chains(t: &mut TableState, cfg: &RulesetConfig) {
     t.add_chain(
         Chain::regular("service-checks"),
         vec![
-            Rule::new(vec![is_new(), vmap("no-endpoints")]),
+            Rule::new(vec![
+                is_new(),
+                in_set(frontend_fields(), "no-endpoints-reject", false),
+                Stmt::Verdict(Verdict::Goto("reject".into())),
+            ])
+            .with_comment("no usable endpoint"),
+            Rule::new(vec![
+                is_new(),
+                in_set(frontend_fields(), "no-endpoints-drop", false),
+                Stmt::Verdict(Verdict::Drop),
+            ])
+            .with_comment("no endpoint on this node for a Local traffic policy"),
             Rule::new(vec![
                 is_new(),
                 in_set(vec![Field::IpDaddr], "cluster-ips", false),
@@ -431,6 +470,47 @@ fn slots(set: &BackendSet) -> u32 {
     }
 }
 
+fn random_slot(n: u32) -> Field {
+    Field::NumgenRandom {
+        modulus: n,
+        offset: 0,
+    }
+}
+
+/// `dnat to daddr . l4proto . dport . SLOT map @BACKENDS`.
+fn dnat_to_slot(backends: &str, slot: Field) -> Stmt {
+    let mut fields = frontend_fields();
+    fields.push(slot);
+    Stmt::Dnat {
+        to: NatTarget::Map {
+            fields,
+            map: backends.into(),
+            data: NatData::Ip4Port,
+            remember: None,
+        },
+        flags: NatFlags::default(),
+    }
+}
+
+/// The plain set of a frontend balanced by a NAT-hook rule, if `set` is one.
+fn direct_set(set: &BackendSet) -> Option<&'static str> {
+    if set.selection != Selection::Random || set.affinity.is_some() {
+        return None;
+    }
+    DIRECT_SETS.get(set.backends.len().checked_sub(1)?).copied()
+}
+
+/// One rule per backend count of the direct sets, for the NAT hooks.
+fn direct_rules() -> impl Iterator<Item = Rule> {
+    DIRECT_SETS.iter().enumerate().map(|(i, name)| {
+        let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        Rule::new(vec![
+            in_set(frontend_fields(), name, false),
+            dnat_to_slot("backends", random_slot(n)),
+        ])
+    })
+}
+
 /// The name of the shared balancing chain for `set`, adding it when new.
 fn balance_chain(
     set: &BackendSet,
@@ -444,13 +524,7 @@ fn balance_chain(
         "backends"
     };
     let (sel, slot) = match set.selection {
-        Selection::Random => (
-            "random",
-            Field::NumgenRandom {
-                modulus: n,
-                offset: 0,
-            },
-        ),
+        Selection::Random => ("random", random_slot(n)),
         Selection::Maglev => (
             "maglev",
             Field::Jhash {
@@ -468,17 +542,7 @@ fn balance_chain(
     if chains.contains_key(&name) {
         return name;
     }
-    let mut fields = frontend_fields();
-    fields.push(slot);
-    let choose = Rule::new(vec![Stmt::Dnat {
-        to: NatTarget::Map {
-            fields,
-            map: backends.into(),
-            data: NatData::Ip4Port,
-            remember: None,
-        },
-        flags: NatFlags::default(),
-    }]);
+    let choose = Rule::new(vec![dnat_to_slot(backends, slot)]);
     let rules = match set.affinity {
         None => vec![choose],
         Some(_) => vec![

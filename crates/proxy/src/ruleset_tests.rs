@@ -80,8 +80,32 @@ fn backends(t: &TableState, map: &str, key: &[Value]) -> Vec<String> {
         .collect()
 }
 
+fn in_set_of(t: &TableState, set: &str, key: &[Value]) -> bool {
+    t.sets[set].elements.contains_key(key)
+}
+
+/// The DNAT statement of `rule`, as (map, slot field).
+fn dnat_slot(rule: &Rule) -> (String, Field) {
+    rule.exprs
+        .iter()
+        .find_map(|s| match s {
+            Stmt::Dnat {
+                to:
+                    NatTarget::Map {
+                        fields,
+                        map,
+                        remember: None,
+                        ..
+                    },
+                ..
+            } => Some((map.clone(), fields[3].clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no dnat in {rule:?}"))
+}
+
 #[test]
-fn cluster_ip_and_node_port_share_one_balancing_chain_per_backend_count() {
+fn common_frontends_are_balanced_by_the_nat_hooks_without_a_verdict_element() {
     let s = service(
         "web",
         "10.96.0.20",
@@ -90,14 +114,11 @@ fn cluster_ip_and_node_port_share_one_balancing_chain_per_backend_count() {
     let t = table(&[s], &[slice("web", &["10.244.1.5", "10.244.1.6"])]);
     let cip = fe("10.96.0.20", 6, 80);
     let np = fe("172.18.0.2", 6, 30080);
-    assert_eq!(
-        verdict(&t, "frontends", &cip),
-        Some(Verdict::Goto("lb-random-2".into()))
-    );
-    assert_eq!(
-        verdict(&t, "frontends", &np),
-        Some(Verdict::Goto("lb-random-2".into()))
-    );
+    for key in [&cip, &np] {
+        assert!(in_set_of(&t, "random-2", key), "{key:?}");
+        assert_eq!(verdict(&t, "frontends", key), None);
+    }
+    assert!(!t.chains.keys().any(|c| c.starts_with("lb")), "no chain");
     assert_eq!(
         backends(&t, "backends", &cip),
         ["0=10.244.1.5:8080", "1=10.244.1.6:8080"]
@@ -108,32 +129,63 @@ fn cluster_ip_and_node_port_share_one_balancing_chain_per_backend_count() {
     );
     assert!(t.sets["masquerade-off-cluster"].elements.contains_key(&cip));
     assert!(t.sets["masquerade-always"].elements.contains_key(&np));
-    let lb = &t.chains["lb-random-2"].rules;
-    assert_eq!(lb.len(), 1);
-    match &lb[0].exprs[0] {
-        Stmt::Dnat {
-            to:
-                NatTarget::Map {
-                    fields,
-                    map,
-                    remember: None,
-                    ..
-                },
-            ..
-        } => {
-            assert_eq!(map, "backends");
+    // both NAT hooks: the internal map, one rule per count 1..=8, then the verdict map
+    for chain in ["nat-prerouting", "nat-output"] {
+        let rules = &t.chains[chain].rules;
+        assert_eq!(rules.len(), DIRECT_MAX + 2, "{chain}");
+        for (i, rule) in rules[1..=DIRECT_MAX].iter().enumerate() {
+            let n = u32::try_from(i + 1).unwrap();
+            assert!(rule.exprs.iter().any(|s| matches!(s,
+                Stmt::InSet { set, negate: false, .. } if *set == format!("random-{n}"))));
             assert_eq!(
-                fields[3],
-                Field::NumgenRandom {
-                    modulus: 2,
-                    offset: 0
-                }
+                dnat_slot(rule),
+                (
+                    "backends".to_string(),
+                    Field::NumgenRandom {
+                        modulus: n,
+                        offset: 0
+                    }
+                )
             );
         }
-        other => panic!("{other:?}"),
     }
     let hairpin: Vec<_> = t.sets["hairpin"].elements.keys().cloned().collect();
     assert_eq!(hairpin.len(), 2);
+}
+
+#[test]
+fn larger_backend_sets_share_one_balancing_chain_per_backend_count() {
+    let ips: Vec<String> = (1..=9).map(|i| format!("10.244.1.{i}")).collect();
+    let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
+    let t = table(
+        &[
+            service("a", "10.96.0.20", json!({})),
+            service("b", "10.96.0.21", json!({})),
+        ],
+        &[slice("a", &ips), slice("b", &ips)],
+    );
+    for ip in ["10.96.0.20", "10.96.0.21"] {
+        let key = fe(ip, 6, 80);
+        assert_eq!(
+            verdict(&t, "frontends", &key),
+            Some(Verdict::Goto("lb-random-9".into()))
+        );
+        assert!(!(1..=8).any(|n| in_set_of(&t, &format!("random-{n}"), &key)));
+        assert_eq!(backends(&t, "backends", &key).len(), 9);
+    }
+    let lb = &t.chains["lb-random-9"].rules;
+    assert_eq!(lb.len(), 1);
+    assert_eq!(
+        dnat_slot(&lb[0]),
+        (
+            "backends".to_string(),
+            Field::NumgenRandom {
+                modulus: 9,
+                offset: 0
+            }
+        )
+    );
+    assert_eq!(t.chains.keys().filter(|c| c.starts_with("lb")).count(), 1);
 }
 
 #[test]
@@ -156,7 +208,7 @@ fn chains_do_not_grow_with_services() {
         .collect();
     let many = table(&services, &slices);
     assert_eq!(few.chains.len(), many.chains.len());
-    assert_eq!(many.sets["frontends"].elements.len(), 500);
+    assert_eq!(many.sets["random-2"].elements.len(), 500);
     assert_eq!(many.sets["backends"].elements.len(), 1000);
 }
 
@@ -171,15 +223,16 @@ fn a_service_without_endpoints_rejects_and_local_policy_without_local_ones_drops
     let mut remote = slice("local", &["10.244.2.9"]);
     remote.endpoints[0].node_name = Some("b".into());
     let t = table(&[lonely, local], &[remote]);
-    assert_eq!(
-        verdict(&t, "no-endpoints", &fe("10.96.0.30", 6, 80)),
-        Some(Verdict::Goto("reject".into()))
-    );
-    assert_eq!(
-        verdict(&t, "no-endpoints", &fe("10.96.0.31", 6, 80)),
-        Some(Verdict::Drop)
-    );
+    assert!(in_set_of(
+        &t,
+        "no-endpoints-reject",
+        &fe("10.96.0.30", 6, 80)
+    ));
+    assert!(in_set_of(&t, "no-endpoints-drop", &fe("10.96.0.31", 6, 80)));
+    assert_eq!(t.sets["no-endpoints-reject"].elements.len(), 1);
+    assert_eq!(t.sets["no-endpoints-drop"].elements.len(), 1);
     assert!(t.sets["frontends"].elements.is_empty());
+    assert!((1..=8).all(|n| t.sets[&format!("random-{n}")].elements.is_empty()));
     assert_eq!(t.sets["cluster-ips"].elements.len(), 2);
     assert!(!t.chains.keys().any(|c| c.starts_with("lb")));
 }

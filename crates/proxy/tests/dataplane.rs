@@ -243,6 +243,26 @@ fn cluster_ips_balance_reject_drop_and_follow_endpoint_changes() {
     };
     let ports = json!([{"name": "http", "port": 80, "targetPort": 8080}, {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353}]);
     let eports = json!([{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "dns", "port": 5353, "protocol": "UDP"}]);
+    // nine endpoints (more than the NAT hooks balance directly: this service goes
+    // through the verdict map and a shared chain), as extra addresses of the servers
+    let mut wide = Vec::new();
+    for (ns, subnet) in [(&s1, 2), (&s2, 3)] {
+        for host in 3..=(if subnet == 2 { 7 } else { 6 }) {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("10.244.{subnet}.{host}/24"),
+                "dev",
+                "eth0",
+            ]);
+            wide.push(format!("10.244.{subnet}.{host}"));
+        }
+    }
+    let wide: Vec<&str> = wide.iter().map(String::as_str).collect();
+    assert_eq!(wide.len(), 9);
 
     node_ns
         .run(|| {
@@ -255,6 +275,8 @@ fn cluster_ips_balance_reject_drop_and_follow_endpoint_changes() {
                 "10.96.0.30",
                 json!([{"name": "http", "port": 80}]),
             ));
+            engine.upsert_service(service("wide", "10.96.0.21", ports.clone()));
+            engine.upsert_slice(slice("wide", &wide, eports.clone()));
             sync(&mut engine, &nft);
 
             // balanced over both, client address preserved (a pod source: no masquerade)
@@ -276,6 +298,19 @@ fn cluster_ips_balance_reject_drop_and_follow_endpoint_changes() {
                 }
             }
             assert_eq!(seen.len(), 2, "both endpoints served: {seen:?}");
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..40 {
+                match connect(&client, "10.96.0.21:80", Duration::from_secs(2)).0 {
+                    Outcome::Answer(a) => {
+                        seen.insert(a.split_once(' ').expect("an answer").0.to_string());
+                    }
+                    other => panic!("connect to the nine-endpoint ClusterIP: {other:?}"),
+                }
+                if seen.len() == 2 {
+                    break;
+                }
+            }
+            assert_eq!(seen.len(), 2, "endpoints of both servers: {seen:?}");
 
             // no endpoints: refused at once; unused port: refused; unallocated: dropped
             let (o, took) = connect(&client, "10.96.0.30:80", Duration::from_secs(3));
@@ -446,6 +481,7 @@ fn node_ports_traffic_policies_source_ranges_hairpin_affinity_and_maglev() {
             );
             assert!(text.contains("update @affinity"), "{text}");
             assert!(text.contains("numgen random mod 2"), "{text}");
+            assert!(text.contains("@random-2 dnat ip to"), "{text}");
 
             // NodePort, externalTrafficPolicy Cluster: both endpoints, source masqueraded
             let mut seen = std::collections::BTreeSet::new();

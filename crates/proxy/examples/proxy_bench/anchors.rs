@@ -194,6 +194,18 @@ pub(crate) fn table(pod: &BTreeMap<u32, Kv>, a2: &Kv, a3: &Kv) {
         10.0,
         "ms",
     );
+    goal(
+        "one scale 2 <-> 3 endpoints 50k (median)",
+        p(50_000, "scale_total_ms"),
+        10.0,
+        "ms",
+    );
+    goal(
+        "one new service with 9 endpoints 50k (median; verdict-map path)",
+        p(50_000, "newsvc9_total_ms"),
+        10.0,
+        "ms",
+    );
     let d = p(50_000, "norules_direct_conn_p99_us");
     let s = p(50_000, "svc_last_conn_p99_us");
     goal(

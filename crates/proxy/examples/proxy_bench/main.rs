@@ -14,7 +14,9 @@
 //!  (a) full sync: building the engine state (upserts), `plan()` and `Engine::commit`
 //!      (user space), `Nft::commit` of the full table (kernel); a full resync (table
 //!      replaced in one transaction) once more;
-//!  (b) N >= 10000: one endpoint change of the last service and one new service, each
+//!  (b) N >= 10000: one endpoint change of the last service, one new service, a scale of
+//!      the last service between 2 and 3 endpoints, and one new service with nine
+//!      endpoints (the verdict-map path), each
 //!      plan + commit, median of `--reps` (20) repetitions, with the batch size;
 //!  (c) N >= 10000: first-connection latency (TCP connect, and connect+close) to the
 //!      last-added service's ClusterIP, versus a direct connection to the endpoint
@@ -238,6 +240,31 @@ fn one(args: &[String]) -> Res {
                     let i = n + 10 + r as u32;
                     let b = Ipv4Addr::new(10, 246, 0, 0);
                     let (s, sl) = objects(i, &[ip_add(b, 2 * i), ip_add(b, 2 * i + 1)]);
+                    e.upsert_service(s);
+                    e.upsert_slice(sl);
+                }),
+            ),
+            // a scale of the last service between 2 and 3 endpoints (its backend
+            // count changes; an even number of repetitions ends at 2)
+            (
+                "scale",
+                Box::new(|e: &mut Engine, r: usize| {
+                    let mut eps = real(10).to_vec();
+                    if r.is_multiple_of(2) {
+                        eps.push(Ipv4Addr::new(10, 244, 2, 12));
+                    }
+                    e.upsert_slice(slice(&ns, &name, &eps));
+                }),
+            ),
+            // a new service with nine endpoints: more than the NAT hooks balance
+            // directly, so it adds a `goto` element to the `frontends` verdict map
+            (
+                "newsvc9",
+                Box::new(|e: &mut Engine, r: usize| {
+                    let i = n + 100 + r as u32;
+                    let b = Ipv4Addr::new(10, 247, 0, 0);
+                    let eps: Vec<Ipv4Addr> = (0..9).map(|k| ip_add(b, 16 * i + k)).collect();
+                    let (s, sl) = objects(i, &eps);
                     e.upsert_service(s);
                     e.upsert_slice(sl);
                 }),

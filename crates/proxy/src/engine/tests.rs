@@ -108,12 +108,49 @@ fn first_sync_is_a_full_replace_then_a_change_sends_only_its_elements() {
 }
 
 #[test]
+fn a_common_new_service_adds_no_chain_and_no_verdict_element() {
+    let (mut e, mut services, mut slices) = engine_with(3);
+    let p = e.plan();
+    e.commit(p);
+    let s = service("small", "10.96.2.77", "UDP");
+    let sl = slice("small", "UDP", &["10.244.3.1", "10.244.3.2", "10.244.3.3"]);
+    e.upsert_service(s.clone());
+    e.upsert_slice(sl.clone());
+    services.push(s);
+    slices.push(sl);
+    let p = e.plan();
+    // a goto/jump element in a verdict map would make the kernel validate the whole
+    // table at commit: a service balanced by the NAT hooks' rules adds none
+    for op in &p.batch.ops {
+        match op {
+            Op::AddChain(..) | Op::AddRule(..) => panic!("unexpected {op}"),
+            Op::AddElements(_, set, els) => assert!(
+                els.iter()
+                    .all(|el| !matches!(el.data, Some(podnet_linux::nft::ElemData::Verdict(_)))),
+                "verdict element in {}",
+                set.name
+            ),
+            _ => {}
+        }
+    }
+    let (added, deleted) = element_ops(&p.batch);
+    assert_eq!(deleted, 0);
+    // 2 frontends x (random-3 + 3 backends) + masquerade marks + cluster-ips
+    assert_eq!(added, 2 * 4 + 2 + 1, "{:#?}", p.batch.ops);
+    e.commit(p);
+    assert_eq!(e.desired_state(), from_scratch(&services, &slices));
+}
+
+#[test]
 fn a_new_service_adds_its_elements_and_a_chain_only_when_first_used() {
     let (mut e, mut services, mut slices) = engine_with(3);
     let p = e.plan();
     e.commit(p);
+    // nine backends: more than the NAT hooks balance directly, so a shared chain
     let s = service("new", "10.96.2.1", "TCP");
-    let sl = slice("new", "TCP", &["10.244.3.1", "10.244.3.2", "10.244.3.3"]);
+    let ips: Vec<String> = (1..=9).map(|i| format!("10.244.3.{i}")).collect();
+    let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
+    let sl = slice("new", "TCP", &ips);
     e.upsert_service(s.clone());
     e.upsert_slice(sl.clone());
     services.push(s);
@@ -128,11 +165,11 @@ fn a_new_service_adds_its_elements_and_a_chain_only_when_first_used() {
             _ => None,
         })
         .collect();
-    assert_eq!(new_chains, ["lb-random-3"]);
-    // 2 frontends (ClusterIP, NodePort) x (vmap + 3 backends) + masquerade marks + cluster-ips
+    assert_eq!(new_chains, ["lb-random-9"]);
+    // 2 frontends (ClusterIP, NodePort) x (vmap + 9 backends) + masquerade marks + cluster-ips
     let (added, deleted) = element_ops(&p.batch);
     assert_eq!(deleted, 0);
-    assert_eq!(added, 2 * 4 + 2 + 1, "{:#?}", p.batch.ops);
+    assert_eq!(added, 2 * 10 + 2 + 1, "{:#?}", p.batch.ops);
     assert!(p.stale_udp_backends.is_empty());
     e.commit(p);
     assert_eq!(e.desired_state(), from_scratch(&services, &slices));
@@ -154,13 +191,13 @@ fn a_new_service_adds_its_elements_and_a_chain_only_when_first_used() {
         .collect();
     let flush = names
         .iter()
-        .position(|n| n == "flush lb-random-3")
+        .position(|n| n == "flush lb-random-9")
         .expect("flushed");
     assert!(
         names[..flush].iter().all(|n| n == "del-elements"),
         "{names:?}"
     );
-    assert_eq!(names.last().unwrap(), "delete lb-random-3");
+    assert_eq!(names.last().unwrap(), "delete lb-random-9");
     e.commit(p);
     assert_eq!(
         e.desired_state(),
