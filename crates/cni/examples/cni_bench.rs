@@ -3,8 +3,9 @@
 //! run, printed as a table with ratios.
 //!
 //! ```text
-//! cargo build --release -p podnet-cni --bins --examples
-//! sudo target/release/examples/cni_bench [NPODS=100] [PAR=8]
+//! cargo build --profile cni -p podnet-cni      # the plugin as shipped
+//! cargo build --release -p podnet-cni --examples
+//! sudo target/release/examples/cni_bench [NPODS=100] [PAR=8]   # PODNET_CNI=... to override
 //! ```
 //!
 //! Per variant, in a fresh "node" namespace (`pncnib-<pid>-<variant>-node`) with NPODS
@@ -96,11 +97,22 @@ fn orchestrate(npods: usize, par: usize) -> Result<(), String> {
         }
     }
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let plugin = std::env::var_os("PODNET_CNI")
-        .map(PathBuf::from)
-        .or_else(|| Some(me.parent()?.parent()?.join("podnet-cni")))
-        .filter(|p| p.is_file())
-        .ok_or("podnet-cni not found next to this program: build it (cargo build --release -p podnet-cni --bins --examples) or set PODNET_CNI")?;
+    // The plugin as shipped is built with the `cni` profile (target/cni/); the release
+    // build next to this program is the fallback.
+    let target = me.parent().and_then(Path::parent).and_then(Path::parent);
+    let plugin = match std::env::var_os("PODNET_CNI") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => [
+            target.map(|t| t.join("cni").join("podnet-cni")),
+            me.parent().and_then(Path::parent).map(|r| r.join("podnet-cni")),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file()),
+    }
+    .filter(|p| p.is_file())
+    .ok_or("podnet-cni not found: build it (cargo build --profile cni -p podnet-cni) or set PODNET_CNI")?;
+    eprintln!("cni_bench: podnet-cni is {}", plugin.display());
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
 
     let mut results = Vec::new();
