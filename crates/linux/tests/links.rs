@@ -1,5 +1,6 @@
 //! Kernel tests: a node bridge and a pod veth, proven with a real ping;
-//! link changes, addresses, and the errors' wording.
+//! link changes, addresses, index-based requests pipelined on one socket,
+//! and the errors' wording.
 
 mod common;
 
@@ -343,4 +344,77 @@ async fn veth_created_attached_and_up() {
     assert!(node.add_veth(&bad, Some(&pod_ns)).await.is_err());
     assert!(node.link("vethbad").await.unwrap().is_none());
     assert!(pod.link("eth1").await.unwrap().is_none());
+}
+
+/// The index-based requests, queued together on one connection as the CNI
+/// plugin does: they reach the kernel in order, so the default route (which
+/// needs the address and the link up) is accepted.
+#[tokio::test]
+async fn index_based_requests_pipeline_in_order() {
+    let mut guard = Namespaces::new();
+    let (name, ns) = guard.create("pipeline");
+    let h = ns.handle().unwrap();
+    let mac: Mac = "02:00:00:00:00:2b".parse().unwrap();
+    let mut spec = VethSpec::new("pnp0", "pnp0h");
+    spec.peer_mac = Some(mac);
+    h.add_veth(&spec, None).await.unwrap();
+    h.set_up("pnp0h").await.unwrap();
+    let index = h.index_of("pnp0").await.unwrap();
+
+    let route = Route::default_via("10.244.7.1".parse().unwrap()).dev("pnp0");
+    let (address, up, lo, default, peer_mac) = tokio::join!(
+        h.add_address_index(index, "pnp0", net("10.244.7.5/24")),
+        h.set_up_index(index, "pnp0"),
+        h.set_up("lo"),
+        h.replace_route_oif(&route, index),
+        h.mac_of("pnp0h"),
+    );
+    address.unwrap();
+    up.unwrap();
+    lo.unwrap();
+    default.unwrap();
+    assert_eq!(peer_mac.unwrap(), Some(mac));
+    assert!(ip(&name, &["-4", "addr", "show", "dev", "pnp0"]).contains("10.244.7.5/24"));
+    assert!(ip(&name, &["link", "show", "pnp0"]).contains(",UP"));
+    assert!(ip(&name, &["link", "show", "lo"]).contains(",UP"));
+    assert!(
+        ip(&name, &["route", "show", "default"]).contains("via 10.244.7.1 dev pnp0"),
+        "{}",
+        ip(&name, &["route"])
+    );
+    assert!(h.routes(TABLE_MAIN).await.unwrap().contains(&route));
+
+    // Out of order (route first, on a fresh device) the kernel refuses: the
+    // test above proves the order, not luck.
+    h.add_veth(&VethSpec::new("pnp1", "pnp1h"), None)
+        .await
+        .unwrap();
+    let index1 = h.index_of("pnp1").await.unwrap();
+    let route1 = Route::new(net("10.9.0.0/16"))
+        .via("10.244.8.1".parse().unwrap())
+        .dev("pnp1");
+    let err = h.replace_route_oif(&route1, index1).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "replacing route 10.9.0.0/16 via 10.244.8.1 dev pnp1 in netns {name}: "
+        )),
+        "{err}"
+    );
+
+    // Errors name the interface and the namespace; a missing link has no mac.
+    let err = h
+        .add_address_index(9999, "ghost0", net("10.9.9.9/24"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("adding address 10.9.9.9/24 to ghost0 in netns {name}: no such device")
+    );
+    let err = h.set_up_index(9999, "ghost0").await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("setting link ghost0 up in netns {name}: no such device")
+    );
+    assert_eq!(h.mac_of("ghost0").await.unwrap(), None);
 }

@@ -75,6 +75,63 @@ fn run_executes_inside_the_namespace() {
     assert_eq!(ns.run(|| names.len()).unwrap(), 2);
 }
 
+/// `handle()` switches the calling thread into the namespace and back: the
+/// thread ends where it started, and the socket stays in the target.
+#[tokio::test]
+async fn handle_leaves_the_calling_thread_in_its_namespace() {
+    let own = || std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+    let mut guard = Namespaces::new();
+    let (name_a, a) = guard.create("handle-a");
+    let (name_b, b) = guard.create("handle-b");
+    // A link that exists only in `a`, made by iproute2 (not by this crate).
+    ip(&name_a, &["link", "add", "pnonlya", "type", "bridge"]);
+    let index_a = ip(&name_a, &["-o", "link", "show", "pnonlya"]);
+    let index_a: u32 = index_a.split(':').next().unwrap().trim().parse().unwrap();
+
+    let before = own();
+    assert_ne!(before, inode_of(&a));
+    let ha = a.handle().unwrap();
+    assert_eq!(own(), before, "handle() left the thread in another netns");
+    let hb = b.handle().unwrap();
+    assert_eq!(own(), before);
+
+    // Each handle sees its own namespace's links, not the caller's.
+    let in_a: Vec<String> = ha
+        .links()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(in_a, ["lo", "pnonlya"], "links seen through a's handle");
+    assert_eq!(ha.index_of("pnonlya").await.unwrap(), index_a);
+    let in_b: Vec<String> = hb
+        .links()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(in_b, ["lo"], "links seen through b's handle");
+    // A change through a handle lands in its namespace, as iproute2 sees it.
+    hb.set_up("lo").await.unwrap();
+    assert!(ip(&name_b, &["link", "show", "lo"]).contains("UP"));
+    assert_eq!(own(), before);
+
+    // The handle works on the namespace file, not its name.
+    let by_file = NetNs::from_path(format!("/run/netns/{name_a}")).unwrap();
+    netns::delete(&name_a).unwrap();
+    // The open file keeps `a` alive: a handle still works after the name went.
+    assert!(by_file
+        .handle()
+        .unwrap()
+        .link("pnonlya")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(own(), before);
+}
+
 #[test]
 fn from_path_accepts_namespaces_and_rejects_other_files() {
     let mut guard = Namespaces::new();

@@ -43,12 +43,25 @@ impl Handle {
     /// `ip addr replace ADDR dev LINK`: idempotent, adding an address that
     /// is already there succeeds.
     pub async fn add_address(&self, link: &str, addr: IpNet) -> Result<(), NetlinkError> {
-        let op = || format!("adding address {addr} to {link}");
-        let index = self.index_for(link, op).await?;
+        let index = self
+            .index_for(link, || format!("adding address {addr} to {link}"))
+            .await?;
+        self.add_address_index(index, link, addr).await
+    }
+
+    /// [`Handle::add_address`] on the link with index `index` (known from
+    /// an earlier lookup): one round trip, no name lookup. `link` is its
+    /// name, for the error message.
+    pub async fn add_address_index(
+        &self,
+        index: u32,
+        link: &str,
+        addr: IpNet,
+    ) -> Result<(), NetlinkError> {
         self.ack(
             RouteNetlinkMessage::NewAddress(message(index, addr)),
             Create::Replace,
-            op(),
+            format!("adding address {addr} to {link}"),
         )
         .await
     }

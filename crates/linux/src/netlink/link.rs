@@ -29,6 +29,12 @@ pub(super) fn by_index(index: u32) -> LinkMessage {
     msg
 }
 
+fn up(mut msg: LinkMessage) -> LinkMessage {
+    msg.header.flags = LinkFlags::Up;
+    msg.header.change_mask = LinkFlags::Up;
+    msg
+}
+
 impl Handle {
     /// All links of the namespace (`ip link show`).
     pub async fn links(&self) -> Result<Vec<Link>, NetlinkError> {
@@ -60,10 +66,32 @@ impl Handle {
 
     /// Bring a link up (`ip link set NAME up`).
     pub async fn set_up(&self, name: &str) -> Result<(), NetlinkError> {
-        let mut msg = by_name(name);
-        msg.header.flags = LinkFlags::Up;
-        msg.header.change_mask = LinkFlags::Up;
-        self.set_link(msg, format!("setting link {name} up")).await
+        self.set_link(up(by_name(name)), format!("setting link {name} up"))
+            .await
+    }
+
+    /// [`Handle::set_up`] on the link with index `index`; `name` is its
+    /// name, for the error message.
+    pub async fn set_up_index(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        self.set_link(up(by_index(index)), format!("setting link {name} up"))
+            .await
+    }
+
+    /// The MAC address of link `name` (`None` when the link is missing or
+    /// has none): one round trip, where [`Handle::link`] also looks up the
+    /// names of the links it refers to.
+    pub async fn mac_of(&self, name: &str) -> Result<Option<Mac>, NetlinkError> {
+        let op = format!("getting the mac address of link {name}");
+        match self
+            .get_one(RouteNetlinkMessage::GetLink(by_name(name)), op.clone())
+            .await?
+        {
+            None => Ok(None),
+            Some(RouteNetlinkMessage::NewLink(msg)) => {
+                Ok(parse_link(&msg).and_then(|r| r.link.mac))
+            }
+            Some(_) => Err(self.error(op, Reason::Unexpected("not a link message".into()), None)),
+        }
     }
 
     /// Bring a link down (`ip link set NAME down`).

@@ -27,6 +27,18 @@ impl Handle {
             .await
     }
 
+    /// [`Handle::replace_route`] with the output device given by its index
+    /// `oif` (known from an earlier lookup): one round trip, no name lookup.
+    /// `route.dev`, if set, names that device in the error message only.
+    pub async fn replace_route_oif(&self, route: &Route, oif: u32) -> Result<(), NetlinkError> {
+        self.ack(
+            RouteNetlinkMessage::NewRoute(message(route, Some(oif))),
+            Create::Replace,
+            format!("replacing route {route}"),
+        )
+        .await
+    }
+
     /// `ip route del ROUTE`, matching destination, table, and the gateway,
     /// device and metric when given. Idempotent: a missing route (or a
     /// missing device) is success.

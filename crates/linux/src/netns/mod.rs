@@ -3,12 +3,14 @@
 //! ([`NetNs`]).
 //!
 //! The thread model: a network namespace is a property of a *thread*.
-//! Nothing here ever switches the namespace of a thread it did not create:
 //! [`NetNs::run`] starts a short-lived thread, `setns()`s it and runs the
-//! closure there; [`NetNs::handle`] does the same to open a netlink socket,
-//! which stays bound to the namespace it was opened in, and then drives that
-//! socket from the caller's tokio runtime. So tokio workers and the caller's
-//! thread always stay in the namespace the process started in.
+//! closure there, so arbitrary code never runs on a thread of the caller's
+//! in another namespace. [`NetNs::handle`] is the one exception: to open a
+//! netlink socket (which stays bound to the namespace it was opened in) it
+//! switches the *calling* thread into the namespace and back around a single
+//! synchronous call, with no `.await` in between, and aborts the process if
+//! it cannot switch back. So between calls, tokio workers and the caller's
+//! thread are always in the namespace the process started in.
 
 mod registry;
 
@@ -175,15 +177,34 @@ impl NetNs {
     /// A netlink handle whose socket lives in this namespace. Must be called
     /// from within a tokio runtime: the connection is driven by a task
     /// spawned on it, which ends when the last clone of the handle is dropped.
+    ///
+    /// No thread is started (it used to run on one from [`NetNs::run`]: a
+    /// spawn and a join per handle, on the CNI plugin's ADD path): the
+    /// calling thread opens its own namespace
+    /// (`/proc/thread-self/ns/net`), `setns()`s into this one, creates the
+    /// socket and registers it with the runtime's reactor, and `setns()`s
+    /// back. This is sound because
+    /// - a socket keeps the namespace it was created in for its lifetime, so
+    ///   the connection task may run on any thread afterwards;
+    /// - everything between the two `setns()` calls is synchronous: no
+    ///   `.await`, so no other task of this runtime can run on the thread
+    ///   while it is in the wrong namespace, and no callback or user code
+    ///   runs there either;
+    /// - switching back happens in a guard's `Drop`, so even an unwinding
+    ///   panic leaves the thread in its own namespace.
+    ///
+    /// If switching back fails (which needs the home namespace to refuse
+    /// `setns`, e.g. a lost capability), the thread would go on working in
+    /// the wrong namespace, silently: the process aborts instead, with a
+    /// message on stderr (no unwinding, which would run more code there).
     pub fn handle(&self) -> Result<Handle, NetnsError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NetnsError::NoRuntime)?;
-        let for_thread = runtime.clone();
-        let opened = self.run(move || {
-            // Registering the socket with the runtime's reactor needs its
-            // context; the socket itself is created in this thread's netns.
-            let _entered = for_thread.enter();
+        let opened = {
+            let _home = Switched::enter(self)?;
+            // The runtime's context is the caller's: the socket registers
+            // with its reactor, and is created in this namespace.
             rtnetlink::new_connection()
-        })?;
+        };
         let (connection, handle, _unsolicited) = opened.map_err(|source| NetnsError::Socket {
             label: self.label.to_string(),
             source,
@@ -191,6 +212,55 @@ impl NetNs {
         runtime.spawn(connection);
         tracing::trace!(netns = %self.label, "netlink handle opened");
         Ok(Handle::new(handle, self.label.clone()))
+    }
+}
+
+/// The calling thread, switched into another network namespace; switches it
+/// back to its own when dropped, or aborts the process.
+struct Switched {
+    home: File,
+    target: Arc<str>,
+}
+
+impl Switched {
+    const OWN: &'static str = "/proc/thread-self/ns/net";
+
+    /// Switch the calling thread into `target`. On error the thread has not
+    /// moved.
+    fn enter(target: &NetNs) -> Result<Switched, NetnsError> {
+        let home = File::open(Self::OWN).map_err(|source| NetnsError::Io {
+            op: "opening the calling thread's network namespace",
+            path: PathBuf::from(Self::OWN),
+            source,
+        })?;
+        setns(target.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
+            NetnsError::Enter {
+                label: target.label.to_string(),
+                source,
+            }
+        })?;
+        Ok(Switched {
+            home,
+            target: target.label.clone(),
+        })
+    }
+}
+
+impl Drop for Switched {
+    fn drop(&mut self) {
+        if let Err(errno) = setns(self.home.as_fd(), CloneFlags::CLONE_NEWNET) {
+            use std::io::Write;
+            // Best effort: the process is about to abort either way.
+            let _ = writeln!(
+                io::stderr(),
+                "podnet: fatal: cannot switch thread {:?} back to its own network namespace \
+                 after opening a netlink socket in network namespace {}: setns: {errno}; \
+                 aborting rather than go on in the wrong namespace",
+                std::thread::current().name().unwrap_or("unnamed"),
+                self.target,
+            );
+            std::process::abort();
+        }
     }
 }
 
