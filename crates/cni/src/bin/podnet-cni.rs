@@ -3,9 +3,21 @@
 //!
 //! Logs go to stderr (which runtimes capture) only when `PODNET_CNI_LOG` holds a
 //! tracing filter such as `debug` or `podnet_cni=debug`; stdout carries the protocol.
+//!
+//! Two more uses, with an argument (a runtime passes none):
+//! - `podnet-cni serve`: the plugin server of this network namespace (abstract unix
+//!   socket `@podnet-cni`) for the `podnet` shim; logs at info unless
+//!   `PODNET_CNI_LOG` says otherwise.
+//! - `podnet-cni install DIR`: writes the shim as `DIR/podnet` and this program as
+//!   `DIR/podnet-cni` (the shim's fallback when no server runs), e.g. `/opt/cni/bin`.
+
+use std::path::Path;
 
 fn main() {
-    if let Some(filter) = std::env::var_os("PODNET_CNI_LOG") {
+    let arg = std::env::args().nth(1);
+    let log = std::env::var_os("PODNET_CNI_LOG")
+        .or_else(|| (arg.as_deref() == Some("serve")).then(|| "info".into()));
+    if let Some(filter) = log {
         let filter = tracing_subscriber::EnvFilter::new(filter.to_string_lossy());
         tracing_subscriber::fmt()
             .with_env_filter(filter)
@@ -13,5 +25,62 @@ fn main() {
             .with_ansi(false)
             .init();
     }
-    std::process::exit(podnet_cni::plugin::main());
+    let code = match arg.as_deref() {
+        Some("serve") => serve(),
+        Some("install") => match std::env::args().nth(2) {
+            Some(dir) => report(install(Path::new(&dir))),
+            None => report(Err("usage: podnet-cni install DIR".into())),
+        },
+        _ => podnet_cni::plugin::main(),
+    };
+    std::process::exit(code);
+}
+
+/// The outcome of `serve` or `install` for the person who ran it (a runtime never
+/// passes these arguments, so stderr is free for a plain message).
+#[allow(clippy::print_stderr)]
+fn report(r: Result<(), String>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("podnet-cni: {e}");
+            1
+        }
+    }
+}
+
+fn serve() -> i32 {
+    match podnet_cni::plugin::server::bind() {
+        Ok(listener) => {
+            tracing::info!("serving CNI requests on @podnet-cni");
+            let e = podnet_cni::plugin::server::serve(listener);
+            report(Err(format!("CNI server stopped: {e}")))
+        }
+        Err(e) => report(Err(e.to_string())),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+const SHIM: &[u8] = include_bytes!(env!("PODNET_CNI_SHIM"));
+#[cfg(not(target_arch = "x86_64"))]
+const SHIM: &[u8] = &[];
+
+/// Writes `dir/podnet` (the shim) and `dir/podnet-cni` (this program), each through a
+/// temporary file renamed into place, so a runtime never runs a half-written one.
+fn install(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if SHIM.is_empty() {
+        return Err("this build has no shim (x86_64 Linux only)".into());
+    }
+    let me = std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?;
+    let this = std::fs::read(&me).map_err(|e| format!("reading {}: {e}", me.display()))?;
+    for (name, bytes) in [("podnet-cni", this.as_slice()), ("podnet", SHIM)] {
+        let dst = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)))
+            .and_then(|()| std::fs::rename(&tmp, &dst))
+            .map_err(|e| format!("writing {}: {e}", dst.display()))?;
+    }
+    Ok(())
 }

@@ -13,11 +13,44 @@ use super::error::PluginError;
 /// How long opening the store may take (an etcd that does not answer).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Embedded stores kept open across requests by a long-lived process (the plugin
+/// server, [`keep_stores_open`]), by URL. An etcd client is not kept: it belongs to
+/// the async runtime of the request that made it.
+static KEPT: std::sync::Mutex<Option<std::collections::HashMap<String, Arc<dyn Store>>>> =
+    std::sync::Mutex::new(None);
+
+/// Makes [`open_store`] keep embedded stores open for later requests of this process.
+pub fn keep_stores_open() {
+    let mut kept = KEPT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    kept.get_or_insert_with(Default::default);
+}
+
 /// Opens the store a plugin configuration names, one-shot (no background threads: the
 /// plugin only reads and writes); any failure is "try again later".
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, PluginError> {
+    let keep = !url.starts_with("etcd://");
+    if keep {
+        let kept = KEPT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(store) = kept.as_ref().and_then(|m| m.get(url)) {
+            return Ok(store.clone());
+        }
+    }
     match tokio::time::timeout(OPEN_TIMEOUT, podnet_store::open_oneshot(url)).await {
-        Ok(Ok(store)) => Ok(store),
+        Ok(Ok(store)) => {
+            if keep {
+                let mut kept = KEPT
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(m) = kept.as_mut() {
+                    return Ok(m.entry(url.to_string()).or_insert(store).clone());
+                }
+            }
+            Ok(store)
+        }
         Ok(Err(e)) => Err(PluginError::StoreUnavailable(format!(
             "opening store {url}: {e}"
         ))),

@@ -22,6 +22,7 @@ pub mod failpoint;
 pub mod gc;
 pub mod ipam;
 pub mod names;
+pub mod server;
 pub mod status;
 
 use std::ffi::OsStr;

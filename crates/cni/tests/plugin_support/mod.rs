@@ -95,6 +95,8 @@ pub struct Lab {
     pub db: PathBuf,
     pub store: Arc<dyn Store>,
     pub rt: tokio::runtime::Runtime,
+    /// The executable run as the plugin: [`PLUGIN`] unless a test sets another (the shim).
+    pub binary: PathBuf,
 }
 
 impl Lab {
@@ -117,6 +119,7 @@ impl Lab {
             db,
             store,
             rt: rt(),
+            binary: PathBuf::from(PLUGIN),
         };
         lab.put_node(pod_cidr);
         lab
@@ -178,7 +181,8 @@ impl Lab {
         extra: &[(&str, &str)],
     ) -> Run {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.node_ns, PLUGIN])
+        cmd.args(["netns", "exec", &self.node_ns])
+            .arg(&self.binary)
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .envs(vars.iter().copied())

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use netlink_packet_core::{NetlinkMessage, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_packet_route::RouteNetlinkMessage;
+use nix::sys::socket::MsgFlags;
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use super::link_parse::parse_link;
 use super::{Handle, NetlinkError, Reason};
@@ -30,7 +31,25 @@ const DEADLINE: Duration = Duration::from_secs(5);
 pub struct PendingDelete {
     name: String,
     index: u32,
-    child: nix::unistd::Pid,
+    sender: Sender,
+}
+
+/// Who sends the request and waits for the kernel's slow part.
+#[derive(Debug)]
+enum Sender {
+    /// A forked child: a one-shot process (the CNI plugin) exits without waiting.
+    Child(nix::unistd::Pid),
+    /// A thread: in a long-lived process (the plugin server), where forking the
+    /// whole multi-threaded process for every deletion costs more than it saves.
+    Thread(std::thread::JoinHandle<bool>),
+}
+
+static LONG_LIVED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Declares the process long-lived: [`Handle::start_delete`] sends from a thread
+/// instead of a forked child (the CNI plugin server sets this).
+pub fn set_long_lived(on: bool) {
+    LONG_LIVED.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Handle {
@@ -73,11 +92,32 @@ impl Handle {
         msg.finalize();
         let mut bytes = vec![0u8; msg.buffer_len()];
         msg.serialize(&mut bytes);
+        if LONG_LIVED.load(std::sync::atomic::Ordering::Relaxed) {
+            let sent = std::thread::Builder::new()
+                .name("pn-link-del".into())
+                .spawn(move || {
+                    let mut buf = [0u8; 1024];
+                    nix::sys::socket::send(sock.as_raw_fd(), &bytes, MsgFlags::empty()).is_ok()
+                        && nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty())
+                            .is_ok()
+                });
+            return match sent {
+                Ok(handle) => Ok(Some(PendingDelete {
+                    name: link.name,
+                    index: link.index,
+                    sender: Sender::Thread(handle),
+                })),
+                Err(e) => {
+                    tracing::debug!(error = %e, link = name, "thread failed; deleting here");
+                    self.delete_link(name).await.map(|()| None)
+                }
+            };
+        }
         match crate::sys::send_from_child(sock.as_fd(), &bytes) {
             Ok(child) => Ok(Some(PendingDelete {
                 name: link.name,
                 index: link.index,
-                child,
+                sender: Sender::Child(child),
             })),
             Err(e) => {
                 tracing::debug!(error = %e, link = name, "fork failed; deleting in this process");
@@ -89,25 +129,35 @@ impl Handle {
     /// Waits until the link of `pending` is gone; if its child fails or takes
     /// longer than 5 s, deletes the link here and returns that result.
     pub async fn finish_delete(&self, pending: PendingDelete) -> Result<(), NetlinkError> {
-        let PendingDelete { name, index, child } = pending;
+        let PendingDelete {
+            name,
+            index,
+            sender,
+        } = pending;
         let start = Instant::now();
         loop {
             match self.raw_link(super::link::by_index(index), &name).await? {
                 Some(l) if l.name == name => {}
                 _ => {
                     // Reap the child whenever it ends (a one-shot process
-                    // usually exits first, and then init reaps it).
-                    std::thread::spawn(move || {
-                        let _ = waitpid(child, None);
-                    });
+                    // usually exits first, and then init reaps it); a thread
+                    // ends by itself once the kernel answers.
+                    if let Sender::Child(child) = sender {
+                        std::thread::spawn(move || {
+                            let _ = waitpid(child, None);
+                        });
+                    }
                     return Ok(());
                 }
             }
-            // The child ended without deleting the link (or cannot be waited for).
-            let failed = !matches!(
-                waitpid(child, Some(WaitPidFlag::WNOHANG)),
-                Ok(WaitStatus::StillAlive)
-            );
+            // The sender ended without deleting the link (or cannot be waited for).
+            let failed = match &sender {
+                Sender::Child(child) => !matches!(
+                    waitpid(*child, Some(WaitPidFlag::WNOHANG)),
+                    Ok(WaitStatus::StillAlive)
+                ),
+                Sender::Thread(handle) => handle.is_finished(),
+            };
             if failed || start.elapsed() > DEADLINE {
                 return self.delete_link(&name).await;
             }

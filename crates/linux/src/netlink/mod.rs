@@ -26,7 +26,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use nix::errno::Errno;
 
 pub use error::{NetlinkError, Reason};
-pub use link_del::PendingDelete;
+pub use link_del::{set_long_lived, PendingDelete};
 
 use crate::netns::NetnsError;
 
