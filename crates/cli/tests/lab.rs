@@ -106,6 +106,12 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
         "{up}"
     );
 
+    // Every node's agent serves the CNI shim in its own network namespace.
+    for node in ["node-1", "node-2", "node-3"] {
+        let listening = lab.host(node, "ss -xl");
+        assert!(listening.contains("@podnet-cni"), "{node}: {listening}");
+    }
+
     // From the client pod on node-1 to the netserver on node-3: the server sees the
     // client's own pod IP (no NAT) and answers with its own name.
     let client_ip = pod_ip(&lab, "test-container-pod");

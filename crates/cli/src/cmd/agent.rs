@@ -37,6 +37,11 @@ pub struct Args {
     /// ClusterIPs, NodePorts, externalIPs and LoadBalancer IPs their endpoints).
     #[arg(long)]
     no_service_proxy: bool,
+    /// Don't serve the `podnet` CNI shim's requests (abstract unix socket
+    /// `@podnet-cni` of this network namespace; without a server the shim runs
+    /// `podnet-cni` itself, see docs/cni.md).
+    #[arg(long)]
+    no_cni_server: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9150).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
@@ -138,8 +143,31 @@ pub async fn run(store: &str, args: Args) -> anyhow::Result<ExitCode> {
         runtime,
     };
     let _ = args.host_gw_routes;
+    if !args.no_cni_server {
+        start_cni_server();
+    }
     podnet_agent::run(api, opts, super::controller::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the CNI shim on a thread of its own (each request builds its own runtime,
+/// which cannot happen on one of this process's runtime threads).
+fn start_cni_server() {
+    match podnet_cni::plugin::server::bind() {
+        Ok(listener) => {
+            let started = std::thread::Builder::new()
+                .name("podnet-cni-server".into())
+                .spawn(move || {
+                    let e = podnet_cni::plugin::server::serve(listener);
+                    tracing::error!(error = %e, "the CNI server stopped");
+                });
+            match started {
+                Ok(_) => tracing::info!("serving CNI requests on @podnet-cni"),
+                Err(e) => tracing::warn!(error = %e, "not serving CNI requests"),
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "not serving CNI requests"),
+    }
 }
 
 async fn detect_ip(dev: &str) -> anyhow::Result<IpAddr> {
