@@ -106,11 +106,20 @@ fn quickstart_and_upstream_manifest_then_no_trace() {
         "{up}"
     );
 
-    // Every node's agent serves the CNI shim in its own network namespace.
+    // Every node's agent serves the CNI shim in its own network namespace, and the
+    // pods were wired by it: the runtime ran the shim, the agent did the ADD.
+    let mut wired_by_agents = 0;
     for node in ["node-1", "node-2", "node-3"] {
         let listening = lab.host(node, "ss -xl");
         assert!(listening.contains("@podnet-cni"), "{node}: {listening}");
+        let log = lab.state().join("logs").join(format!("agent-{node}.log"));
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        wired_by_agents += log.matches("podnet_cni::plugin::add").count();
     }
+    assert!(
+        wired_by_agents >= 5,
+        "pods wired by the agents' CNI servers: {wired_by_agents}"
+    );
 
     // From the client pod on node-1 to the netserver on node-3: the server sees the
     // client's own pod IP (no NAT) and answers with its own name.

@@ -8,6 +8,10 @@
 //! sudo target/release/examples/cni_bench [NPODS=100] [PAR=8]   # PODNET_CNI=... to override
 //! ```
 //!
+//! Variants: the reference plugins; `podnet`, the standalone plugin (one process
+//! does the whole call); `podnet-server`, the `podnet` shim with `podnet-cni serve`
+//! running in the node namespace (the node agent's CNI server).
+//!
 //! Per variant, in a fresh "node" namespace (`pncnib-<pid>-<variant>-node`) with NPODS
 //! pod namespaces: the exec floor (VERSION), NPODS sequential ADDs and DELs (latency
 //! percentiles), a ping from the first pod to the last, and NPODS ADDs and DELs with
@@ -115,8 +119,17 @@ fn orchestrate(npods: usize, par: usize) -> Result<(), String> {
     eprintln!("cni_bench: podnet-cni is {}", plugin.display());
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
 
+    // The shim and the plugin as `podnet-cni install` lays them out.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    sh(&[
+        &plugin.display().to_string(),
+        "install",
+        &bin.display().to_string(),
+    ])?;
+
     let mut results = Vec::new();
-    for variant in ["reference", "podnet"] {
+    for variant in ["reference", "podnet", "podnet-server"] {
         let prefix = format!("pncnib-{}-{variant}", std::process::id());
         let node = format!("{prefix}-node");
         let mut guard = Namespaces { names: Vec::new() };
@@ -137,7 +150,7 @@ fn orchestrate(npods: usize, par: usize) -> Result<(), String> {
                         "routes":[{"dst":"0.0.0.0/0"}]}})
             }
             _ => {
-                let db = tmp.path().join("state.db");
+                let db = tmp.path().join(format!("{variant}.db"));
                 put_node(&db)?;
                 json!({"cniVersion":"1.0.0","name":"pncnib","type":"podnet",
                     "store":db,"node":"bench-node","mtu":1500})
@@ -145,7 +158,14 @@ fn orchestrate(npods: usize, par: usize) -> Result<(), String> {
         };
         let binary = match variant {
             "reference" => PathBuf::from(REFERENCE_DIR).join("bridge"),
-            _ => plugin.clone(),
+            "podnet" => plugin.clone(),
+            _ => bin.join("podnet"),
+        };
+        // podnet-server: the shim, served by `podnet-cni serve` in the node namespace
+        // (what the node agent does); killed before the namespaces go.
+        let server = match variant {
+            "podnet-server" => Some(Server::start(&node, &bin.join("podnet-cni"))?),
+            _ => None,
         };
         let out = Command::new("ip")
             .args(["netns", "exec", &node])
@@ -159,6 +179,7 @@ fn orchestrate(npods: usize, par: usize) -> Result<(), String> {
             .stderr(Stdio::inherit())
             .output()
             .map_err(|e| e.to_string())?;
+        drop(server);
         if !out.status.success() {
             return Err(format!("driver for {variant} failed"));
         }
@@ -166,13 +187,52 @@ fn orchestrate(npods: usize, par: usize) -> Result<(), String> {
         v["leaked_veths"] = json!(count_veths(&node)?);
         v["leaked_addresses"] = json!(match variant {
             "reference" => count_host_local(&tmp.path().join("host-local"))?,
-            _ => count_ipam_keys(&tmp.path().join("state.db"))?,
+            _ => count_ipam_keys(&tmp.path().join(format!("{variant}.db")))?,
         });
         results.push((variant, v));
         drop(guard);
     }
     report(npods, par, &results);
     Ok(())
+}
+
+/// `podnet-cni serve` in a node namespace; killed (by its pid) when dropped.
+struct Server(std::process::Child);
+
+impl Server {
+    fn start(node: &str, plugin: &Path) -> Result<Server, String> {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", node])
+            .arg(plugin)
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting the CNI server: {e}"))?;
+        // It logs one line once it listens.
+        let mut line = String::new();
+        let stderr = child.stderr.take().ok_or("the server's stderr")?;
+        let mut reader = std::io::BufReader::new(stderr);
+        std::io::BufRead::read_line(&mut reader, &mut line).map_err(|e| e.to_string())?;
+        if !line.contains("serving CNI requests") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("the CNI server did not start: {line}"));
+        }
+        // keep draining its log so that it never blocks on a full pipe
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        Ok(Server(child))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Veth links left in the node namespace after every DEL.
@@ -255,7 +315,7 @@ fn put_node(db: &Path) -> Result<(), String> {
 }
 
 fn report(npods: usize, par: usize, results: &[(&str, Value)]) {
-    let (r, p) = (&results[0].1, &results[1].1);
+    let r = &results[0].1;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -267,8 +327,14 @@ fn report(npods: usize, par: usize, results: &[(&str, Value)]) {
         load.join(" ")
     );
     println!();
-    println!("| metric | reference | podnet | ratio |");
-    println!("|---|---:|---:|---:|");
+    let names: Vec<&str> = results.iter().map(|(n, _)| *n).collect();
+    let mut head = String::from("| metric | reference |");
+    let mut rule = String::from("|---|---:|");
+    for n in &names[1..] {
+        head.push_str(&format!(" {n} | ratio |"));
+        rule.push_str("---:|---:|");
+    }
+    println!("{head}\n{rule}");
     let rows = [
         ("exec floor (VERSION) p50 ms", "/exec_floor_ms/p50"),
         ("sequential ADD p50 ms", "/seq_add_ms/p50"),
@@ -280,32 +346,40 @@ fn report(npods: usize, par: usize, results: &[(&str, Value)]) {
         ("all ADDs, PAR in flight, wall ms", "/par_add_wall_ms"),
         ("all DELs, PAR in flight, wall ms", "/par_del_wall_ms"),
     ];
+    let num = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_f64).unwrap_or(f64::NAN);
     for (name, ptr) in rows {
-        let a = r.pointer(ptr).and_then(Value::as_f64).unwrap_or(f64::NAN);
-        let b = p.pointer(ptr).and_then(Value::as_f64).unwrap_or(f64::NAN);
-        let name = name.replace("PAR", &par.to_string());
-        println!("| {name} | {a:.1} | {b:.1} | {:.2} |", b / a);
+        let a = num(r, ptr);
+        let mut line = format!("| {} | {a:.1} |", name.replace("PAR", &par.to_string()));
+        for (_, p) in &results[1..] {
+            let b = num(p, ptr);
+            line.push_str(&format!(" {b:.1} | {:.2} |", b / a));
+        }
+        println!("{line}");
     }
-    let both = |ptr: &str| {
-        let f = |v: &Value| v.pointer(ptr).map(Value::to_string).unwrap_or_default();
-        (f(r), f(p))
-    };
     for (name, ptr) in [
         ("unique addresses, sequential", "/seq_unique_ips"),
         ("unique addresses, parallel", "/par_unique_ips"),
         ("leaked addresses at the end", "/leaked_addresses"),
         ("veths left at the end", "/leaked_veths"),
+        ("ping pod 1 → last pod", "/ping"),
     ] {
-        let (a, b) = both(ptr);
-        println!("| {name} | {a} | {b} | |");
+        let f = |v: &Value| {
+            v.pointer(ptr)
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                .unwrap_or_default()
+        };
+        let mut line = format!("| {name} | {} |", f(r));
+        for (_, p) in &results[1..] {
+            line.push_str(&format!(" {} | |", f(p)));
+        }
+        println!("{line}");
     }
-    println!(
-        "| ping pod 1 → pod {npods} | {} | {} | |",
-        r["ping"].as_str().unwrap_or("?"),
-        p["ping"].as_str().unwrap_or("?")
-    );
     println!();
-    println!("(ratio = podnet / reference; below 1 is faster)");
+    println!(
+        "(ratio = podnet / reference; below 1 is faster. podnet: the standalone plugin, \
+         one process per call; podnet-server: the `podnet` shim handing each call to \
+         `podnet-cni serve` in the node namespace, as the node agent does)"
+    );
 }
 
 // ---- the driver, run inside the node namespace ----

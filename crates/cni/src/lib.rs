@@ -14,6 +14,13 @@
 //! Both podnet's own plugin and the lab's node runtime build on this crate.
 #![forbid(unsafe_code)]
 
+/// The `podnet` CNI shim executable (`shim/main.rs`, docs/cni.md "The shim and the
+/// plugin server"), for installing it; empty where it is not built (not x86_64).
+#[cfg(target_arch = "x86_64")]
+pub const SHIM: &[u8] = include_bytes!(env!("PODNET_CNI_SHIM"));
+#[cfg(not(target_arch = "x86_64"))]
+pub const SHIM: &[u8] = &[];
+
 pub mod invoke;
 pub mod plugin;
 pub mod protocol;

@@ -147,16 +147,42 @@ pub async fn up(
     Ok(Running { plan, store_url })
 }
 
+/// `STATE/cni-bin/podnet` (the shim) and `STATE/cni-bin/podnet-cni` (a link to the
+/// podnet executable); the shim alone where it is not built falls back to the link.
+fn install_cni_bin(state: &Path, podnet: &Path) -> Result<std::path::PathBuf, LabError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = state.join("cni-bin");
+    std::fs::create_dir_all(&dir).map_err(LabError::io("creating", &dir))?;
+    let full = dir.join("podnet-cni");
+    let _ = std::fs::remove_file(&full);
+    std::os::unix::fs::symlink(podnet, &full).map_err(LabError::io("linking", &full))?;
+    let shim = dir.join("podnet");
+    if podnet_cni::SHIM.is_empty() {
+        let _ = std::fs::remove_file(&shim);
+        std::os::unix::fs::symlink(podnet, &shim).map_err(LabError::io("linking", &shim))?;
+    } else {
+        std::fs::write(&shim, podnet_cni::SHIM)
+            .and_then(|()| std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)))
+            .map_err(LabError::io("writing", &shim))?;
+    }
+    Ok(dir)
+}
+
 fn start_processes(
     plan: &LabPlan,
     cni: CniKind,
     store_url: &str,
     podnet: &Path,
 ) -> Result<(), LabError> {
-    // The podnet executable is also the `podnet` CNI plugin (it acts as one when run
-    // with CNI_COMMAND set), so its directory goes first in CNI_PATH.
+    // CNI_PATH: the lab's own plugin directory first - the `podnet` shim, which hands
+    // each call to the node agent's CNI server (docs/cni.md), and `podnet-cni` for its
+    // fallback: the podnet executable, which acts as the plugin when run with
+    // CNI_COMMAND set - then the podnet executable's directory and the reference
+    // plugins.
+    let cni_bin = install_cni_bin(&plan.state_dir, podnet)?;
     let bin_dirs = format!(
-        "{}:/usr/lib/cni",
+        "{}:{}:/usr/lib/cni",
+        cni_bin.display(),
         podnet.parent().unwrap_or(Path::new("/")).display()
     );
     let chain = match cni {

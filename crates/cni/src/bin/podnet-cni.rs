@@ -60,10 +60,7 @@ fn serve() -> i32 {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-const SHIM: &[u8] = include_bytes!(env!("PODNET_CNI_SHIM"));
-#[cfg(not(target_arch = "x86_64"))]
-const SHIM: &[u8] = &[];
+use podnet_cni::SHIM;
 
 /// Writes `dir/podnet` (the shim) and `dir/podnet-cni` (this program), each through a
 /// temporary file renamed into place, so a runtime never runs a half-written one.
