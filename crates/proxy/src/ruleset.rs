@@ -390,9 +390,12 @@ fn add_fixed_chains(t: &mut TableState, cfg: &RulesetConfig) {
     ] {
         t.add_chain(
             Chain::base(name, ChainType::Filter, hook, PRI_FIREWALL),
-            vec![Rule::new(vec![Stmt::Verdict(Verdict::Jump(
-                "firewall".into(),
-            ))])],
+            // New connections only: an established one was checked when it began, and
+            // the packets of established traffic then skip every set lookup here.
+            vec![Rule::new(vec![
+                is_new(),
+                Stmt::Verdict(Verdict::Jump("firewall".into())),
+            ])],
         );
     }
     t.add_chain(
@@ -445,7 +448,10 @@ fn add_fixed_chains(t: &mut TableState, cfg: &RulesetConfig) {
                     },
                 ])
                 .with_comment("remember the backend of a session-affinity client"),
-                Rule::new(vec![Stmt::Verdict(Verdict::Jump("service-checks".into()))]),
+                Rule::new(vec![
+                    is_new(),
+                    Stmt::Verdict(Verdict::Jump("service-checks".into())),
+                ]),
             ],
         );
     }
