@@ -96,23 +96,20 @@ async fn handle_leaves_the_calling_thread_in_its_namespace() {
     assert_eq!(own(), before);
 
     // Each handle sees its own namespace's links, not the caller's.
-    let in_a: Vec<String> = ha
-        .links()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.name)
-        .collect();
-    assert_eq!(in_a, ["lo", "pnonlya"], "links seen through a's handle");
+    let names = |h: &podnet_linux::Handle| {
+        let h = h.clone();
+        async move {
+            let links = h.links().await.unwrap();
+            links.into_iter().map(|l| l.name).collect::<Vec<String>>()
+        }
+    };
+    assert_eq!(
+        names(&ha).await,
+        ["lo", "pnonlya"],
+        "links seen through a's handle"
+    );
     assert_eq!(ha.index_of("pnonlya").await.unwrap(), index_a);
-    let in_b: Vec<String> = hb
-        .links()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.name)
-        .collect();
-    assert_eq!(in_b, ["lo"], "links seen through b's handle");
+    assert_eq!(names(&hb).await, ["lo"], "links seen through b's handle");
     // A change through a handle lands in its namespace, as iproute2 sees it.
     hb.set_up("lo").await.unwrap();
     assert!(ip(&name_b, &["link", "show", "lo"]).contains("UP"));

@@ -248,16 +248,8 @@ fn cluster_ips_balance_reject_drop_and_follow_endpoint_changes() {
     let mut wide = Vec::new();
     for (ns, subnet) in [(&s1, 2), (&s2, 3)] {
         for host in 3..=(if subnet == 2 { 7 } else { 6 }) {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("10.244.{subnet}.{host}/24"),
-                "dev",
-                "eth0",
-            ]);
+            let cidr = format!("10.244.{subnet}.{host}/24");
+            sh(&["ip", "-n", ns, "addr", "add", &cidr, "dev", "eth0"]);
             wide.push(format!("10.244.{subnet}.{host}"));
         }
     }
