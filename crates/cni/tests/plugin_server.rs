@@ -21,9 +21,18 @@ struct Server {
 
 impl Server {
     fn start(lab: &Lab) -> Server {
+        Server::start_with(lab, None)
+    }
+
+    /// With `PODNET_CNI_FAILPOINT=failpoint`: the server kills itself at that step.
+    fn start_with(lab: &Lab, failpoint: Option<&str>) -> Server {
         let log = lab.dir.path().join("server.log");
         let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new("ip")
+        let mut cmd = Command::new("ip");
+        if let Some(f) = failpoint {
+            cmd.env("PODNET_CNI_FAILPOINT", f);
+        }
+        let child = cmd
             .args(["netns", "exec", &lab.node_ns, PLUGIN, "serve"])
             .env("PODNET_CNI_LOG", "info")
             .stdin(Stdio::null())
@@ -143,6 +152,54 @@ fn the_shim_hands_requests_to_its_namespace_server_and_runs_the_plugin_without_o
         "{}",
         server.log()
     );
+}
+
+#[test]
+fn a_server_killed_at_each_step_of_add_leaks_nothing() {
+    let mut lab = Lab::new(Some(CIDR));
+    let bin = lab.dir.path().join("bin");
+    install(&bin);
+    // Only the shim: a dead server must not be replaced by the standalone plugin here.
+    let only = lab.dir.path().join("only-shim");
+    std::fs::create_dir_all(&only).unwrap();
+    std::fs::copy(bin.join("podnet"), only.join("podnet")).unwrap();
+    lab.binary = only.join("podnet");
+    let pod = lab.pod();
+    for (i, failpoint) in ["after-alloc", "after-bridge", "after-veth"]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("crash{i}");
+        let mut dying = Server::start_with(&lab, Some(failpoint));
+        let r = lab.add(&id, &pod);
+        assert_eq!(r.code, 1, "{failpoint}: {r:?}");
+        assert_eq!(r.json()["code"], 11, "{failpoint}: try again later: {r:?}");
+        let status = dying.child.wait().expect("the server's status");
+        assert!(
+            !status.success(),
+            "{failpoint}: the server died: {status:?}"
+        );
+        drop(dying);
+        // The runtime's cleanup after a failed ADD: DEL, through a healthy server.
+        let server = Server::start(&lab);
+        lab.del(&id, &pod).ok();
+        assert!(
+            lab.node_veths().is_empty(),
+            "{failpoint}: {:?}",
+            lab.node_veths()
+        );
+        assert!(
+            lab.ipam_keys().is_empty(),
+            "{failpoint}: {:?}",
+            lab.ipam_keys()
+        );
+        // and the attachment works afterwards, with the first address again
+        let r = lab.add(&id, &pod).ok().json();
+        assert_eq!(r["ips"][0]["address"], "10.244.8.2/24", "{failpoint}: {r}");
+        lab.del(&id, &pod).ok();
+        assert!(lab.ipam_keys().is_empty());
+        drop(server);
+    }
 }
 
 #[test]
