@@ -123,7 +123,13 @@ fn error_output(code: ErrorCode, msg: &str) -> super::Output {
     }
 }
 
+/// How long a client may take to send its request or read the answer (a shim sends at
+/// once; this only bounds a stuck or idle client's hold on a request thread).
+const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn handle(mut stream: UnixStream) {
+    let _ = stream.set_read_timeout(Some(CLIENT_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(CLIENT_TIMEOUT));
     let out = match read_request(&mut stream) {
         Ok((vars, stdin)) => super::run(vars, Ok(stdin)),
         Err(msg) => {
