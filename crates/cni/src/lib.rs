@@ -21,6 +21,7 @@ pub const SHIM: &[u8] = include_bytes!(env!("PODNET_CNI_SHIM"));
 #[cfg(not(target_arch = "x86_64"))]
 pub const SHIM: &[u8] = &[];
 
+pub mod install;
 pub mod invoke;
 pub mod plugin;
 pub mod protocol;

@@ -150,20 +150,18 @@ pub async fn up(
 /// `STATE/cni-bin/podnet` (the shim) and `STATE/cni-bin/podnet-cni` (a link to the
 /// podnet executable); the shim alone where it is not built falls back to the link.
 fn install_cni_bin(state: &Path, podnet: &Path) -> Result<std::path::PathBuf, LabError> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = state.join("cni-bin");
     std::fs::create_dir_all(&dir).map_err(LabError::io("creating", &dir))?;
-    let full = dir.join("podnet-cni");
-    let _ = std::fs::remove_file(&full);
-    std::os::unix::fs::symlink(podnet, &full).map_err(LabError::io("linking", &full))?;
-    let shim = dir.join("podnet");
-    if podnet_cni::SHIM.is_empty() {
-        let _ = std::fs::remove_file(&shim);
-        std::os::unix::fs::symlink(podnet, &shim).map_err(LabError::io("linking", &shim))?;
-    } else {
-        std::fs::write(&shim, podnet_cni::SHIM)
-            .and_then(|()| std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)))
-            .map_err(LabError::io("writing", &shim))?;
+    let link = |name: &str| {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        std::os::unix::fs::symlink(podnet, &path).map_err(LabError::io("linking", path))
+    };
+    link("podnet-cni")?;
+    match podnet_cni::install::shim(&dir) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => link("podnet")?,
+        Err(e) => return Err(LabError::io("writing", dir.join("podnet"))(e)),
     }
     Ok(dir)
 }

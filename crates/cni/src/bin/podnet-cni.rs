@@ -60,24 +60,14 @@ fn serve() -> i32 {
     }
 }
 
-use podnet_cni::SHIM;
-
-/// Writes `dir/podnet` (the shim) and `dir/podnet-cni` (this program), each through a
-/// temporary file renamed into place, so a runtime never runs a half-written one.
+/// Writes `dir/podnet` (the shim) and `dir/podnet-cni` (this program).
 fn install(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    if SHIM.is_empty() {
-        return Err("this build has no shim (x86_64 Linux only)".into());
-    }
     let me = std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?;
     let this = std::fs::read(&me).map_err(|e| format!("reading {}: {e}", me.display()))?;
-    for (name, bytes) in [("podnet-cni", this.as_slice()), ("podnet", SHIM)] {
-        let dst = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)))
-            .and_then(|()| std::fs::rename(&tmp, &dst))
-            .map_err(|e| format!("writing {}: {e}", dst.display()))?;
-    }
-    Ok(())
+    let full = dir.join("podnet-cni");
+    podnet_cni::install::write_executable(&full, &this)
+        .map_err(|e| format!("writing {}: {e}", full.display()))?;
+    podnet_cni::install::shim(dir)
+        .map(drop)
+        .map_err(|e| format!("writing the shim into {}: {e}", dir.display()))
 }
