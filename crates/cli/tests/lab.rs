@@ -27,17 +27,10 @@ fn require_root() {
 fn up_quickstart(lab: &Lab, extra: &[&str]) -> String {
     let upstream = lab.root.path().join("upstream.yaml");
     std::fs::write(&upstream, UPSTREAM_STYLE).unwrap();
-    let mut args = vec![
-        "lab",
-        "up",
-        "-f",
-        "examples/quickstart/lab.yaml",
-        "--name",
-        &lab.name,
-    ];
-    args.extend_from_slice(extra);
-    args.extend(["examples/quickstart/manifests/", upstream.to_str().unwrap()]);
-    lab.ok(&args)
+    lab.up(
+        extra,
+        &["examples/quickstart/manifests/", upstream.to_str().unwrap()],
+    )
 }
 
 const UPSTREAM_STYLE: &str = r#"

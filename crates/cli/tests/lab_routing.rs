@@ -169,17 +169,7 @@ fn routing_lab(tag: &str, mode: &str) {
     let before = trace(&prefix, lab.root.path());
     let manifest = lab.root.path().join("routing.yaml");
     std::fs::write(&manifest, MANIFEST).unwrap();
-    let up = lab.ok(&[
-        "lab",
-        "up",
-        "-f",
-        "examples/quickstart/lab.yaml",
-        "--name",
-        &lab.name,
-        "--overlay",
-        mode,
-        manifest.to_str().unwrap(),
-    ]);
+    let up = lab.up(&["--overlay", mode], &[manifest.to_str().unwrap()]);
     assert!(up.contains(" 0 failed"), "{up}");
     assert!(up.contains("pod-to-pod UDP, across nodes"), "{up}");
     assert!(up.contains("node-to-pod"), "{up}");

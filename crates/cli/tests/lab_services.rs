@@ -163,15 +163,7 @@ fn services_from_pods_nodes_and_outside() {
     let lab = Lab::new("svc");
     let manifest = lab.root.path().join("services.yaml");
     std::fs::write(&manifest, MANIFEST).unwrap();
-    let up = lab.ok(&[
-        "lab",
-        "up",
-        "-f",
-        "examples/quickstart/lab.yaml",
-        "--name",
-        &lab.name,
-        manifest.to_str().unwrap(),
-    ]);
+    let up = lab.up(&[], &[manifest.to_str().unwrap()]);
     assert!(up.contains(" 0 failed"), "{up}");
     assert!(up.contains("service ClusterIP"), "{up}");
     assert!(up.contains("service NodePort (from external)"), "{up}");

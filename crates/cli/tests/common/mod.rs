@@ -96,6 +96,22 @@ impl Lab {
         out
     }
 
+    /// `podnet lab up` of the quickstart lab (`examples/quickstart/lab.yaml`) under this
+    /// lab's name, with `extra` flags and then `manifests`, which must succeed.
+    pub fn up(&self, extra: &[&str], manifests: &[&str]) -> String {
+        let mut args = vec![
+            "lab",
+            "up",
+            "-f",
+            "examples/quickstart/lab.yaml",
+            "--name",
+            &self.name,
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(manifests);
+        self.ok(&args)
+    }
+
     /// `podnet ARGS -o json`-style output parsed.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         serde_json::from_str(&self.ok(args)).unwrap()
