@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use super::*;
 
-/// `podnet image agnhost connect ADDR:PORT` inside `netns`: exit 0 when connected,
-/// otherwise one stderr line starting with `REFUSED`, `TIMEOUT`, ...
+/// `podnet image agnhost connect ADDR:PORT` inside `netns`: `Ok(Ok(()))` when
+/// connected, `Ok(Err(line))` with agnhost's stderr line (`REFUSED ...`, `TIMEOUT ...`)
+/// when not, `Err` when the probe could not run.
 fn agnhost_connect(
     podnet: &Path,
     netns: &str,
     addr: &str,
     port: i32,
     secs: &str,
-) -> std::io::Result<std::process::Output> {
-    Command::new("ip")
+) -> Result<Result<(), String>, String> {
+    let out = Command::new("ip")
         .args(["netns", "exec", netns])
         .arg(podnet)
         .args([
@@ -27,6 +28,33 @@ fn agnhost_connect(
             &format!("--timeout={secs}s"),
         ])
         .output()
+        .map_err(|e| format!("could not run the probe: {e}"))?;
+    Ok(if out.status.success() {
+        Ok(())
+    } else {
+        Err(stderr_line(&out))
+    })
+}
+
+/// `curl -s -m SECS URL` inside `netns`: the trimmed body, or why there is none.
+fn curl_in(netns: &str, secs: &str, url: &str) -> Result<String, String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", netns, "curl", "-s", "-m", secs, url])
+        .output()
+        .map_err(|e| format!("could not run curl (install curl): {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "curl exited with {}: {}",
+            out.status,
+            stderr_line(&out)
+        ))
+    }
+}
+
+fn stderr_line(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
 
 /// Runs one probe with real clients; bounded by `timeout`.
@@ -37,78 +65,47 @@ pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
             from_netns,
             addr,
             port,
-        } => {
-            let out = agnhost_connect(podnet, from_netns, addr, *port, &secs);
-            match out {
-                Ok(o) if o.status.success() => (true, "TCP connection established".to_string()),
-                Ok(o) => (
-                    false,
-                    format!(
-                        "connect failed: {}",
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    ),
-                ),
-                Err(e) => (false, format!("could not run the probe: {e}")),
-            }
-        }
+        } => match agnhost_connect(podnet, from_netns, addr, *port, &secs) {
+            Ok(Ok(())) => (true, "TCP connection established".to_string()),
+            Ok(Err(err)) => (false, format!("connect failed: {err}")),
+            Err(e) => (false, e),
+        },
         How::Refused {
             from_netns,
             addr,
             port,
-        } => {
-            let out = agnhost_connect(podnet, from_netns, addr, *port, &secs);
-            match out {
-                Ok(o) if o.status.success() => (
-                    false,
-                    "the connection was accepted; expected a refusal".to_string(),
-                ),
-                Ok(o) => {
-                    let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
-                    if err.starts_with("REFUSED") {
-                        (true, "refused at once (no endpoints)".to_string())
-                    } else {
-                        (false, format!("expected REFUSED, got {err}"))
-                    }
-                }
-                Err(e) => (false, format!("could not run the probe: {e}")),
+        } => match agnhost_connect(podnet, from_netns, addr, *port, &secs) {
+            Ok(Ok(())) => (
+                false,
+                "the connection was accepted; expected a refusal".to_string(),
+            ),
+            Ok(Err(err)) if err.starts_with("REFUSED") => {
+                (true, "refused at once (no endpoints)".to_string())
             }
-        }
+            Ok(Err(err)) => (false, format!("expected REFUSED, got {err}")),
+            Err(e) => (false, e),
+        },
         How::ClientIp {
             from_netns,
             addr,
             port,
             expect_ip,
-        } => {
-            let out = Command::new("ip")
-                .args(["netns", "exec", from_netns, "curl", "-s", "-m", &secs])
-                .arg(format!("http://{addr}:{port}/clientip"))
-                .output();
-            match out {
-                Ok(o) if o.status.success() => {
-                    let seen = String::from_utf8_lossy(&o.stdout).trim().to_string();
-                    let ip = seen.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(&seen);
-                    if ip == expect_ip && probe.check.starts_with("pod-to-internet") {
-                        (true, format!("internet saw {seen}: the node's IP"))
-                    } else if ip == expect_ip {
-                        (true, format!("server saw {seen}: the client's own IP"))
-                    } else {
-                        (
-                            false,
-                            format!("server saw {seen}, expected {expect_ip} (NAT in the path?)"),
-                        )
-                    }
+        } => match curl_in(from_netns, &secs, &format!("http://{addr}:{port}/clientip")) {
+            Ok(seen) => {
+                let ip = seen.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(&seen);
+                if ip == expect_ip && probe.check.starts_with("pod-to-internet") {
+                    (true, format!("internet saw {seen}: the node's IP"))
+                } else if ip == expect_ip {
+                    (true, format!("server saw {seen}: the client's own IP"))
+                } else {
+                    (
+                        false,
+                        format!("server saw {seen}, expected {expect_ip} (NAT in the path?)"),
+                    )
                 }
-                Ok(o) => (
-                    false,
-                    format!(
-                        "curl exited with {}: {}",
-                        o.status,
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    ),
-                ),
-                Err(e) => (false, format!("could not run curl (install curl): {e}")),
             }
-        }
+            Err(e) => (false, e),
+        },
         How::UdpClientIp {
             from_netns,
             via_port,
@@ -119,12 +116,8 @@ pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
             let url = format!(
                 "http://127.0.0.1:{via_port}/dial?request=clientip&protocol=udp&host={addr}&port={port}&tries=1"
             );
-            let out = Command::new("ip")
-                .args(["netns", "exec", from_netns, "curl", "-s", "-m", &secs, &url])
-                .output();
-            match out {
-                Ok(o) if o.status.success() => {
-                    let body = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            match curl_in(from_netns, &secs, &url) {
+                Ok(body) => {
                     let seen = serde_json::from_str::<serde_json::Value>(&body)
                         .ok()
                         .and_then(|v| v["responses"][0].as_str().map(str::to_string))
@@ -142,15 +135,7 @@ pub fn run(probe: &Probe, podnet: &Path, timeout: Duration) -> Outcome {
                         )
                     }
                 }
-                Ok(o) => (
-                    false,
-                    format!(
-                        "curl exited with {}: {}",
-                        o.status,
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    ),
-                ),
-                Err(e) => (false, format!("could not run curl (install curl): {e}")),
+                Err(e) => (false, e),
             }
         }
     };
