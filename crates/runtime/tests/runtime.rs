@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{alive, condition, container, is_ready, phase, pids_in_netns, pod_ip, Node};
+use common::{
+    alive, condition, container, is_ready, phase, pids_in_netns, pod_ip, wait_pids_in_netns, Node,
+};
 use podnet_linux::netns;
 use podnet_model::Object;
 use serde_json::json;
@@ -300,8 +302,11 @@ async fn resolv_conf_and_hosts_inside_the_pod() {
         "{hosts}"
     );
     // The container sees them too (its own mount namespace, made by `ip netns exec`).
-    let env =
-        std::fs::read_to_string(format!("/proc/{}/environ", pids_in_netns(&netns)[0])).unwrap();
+    let env = std::fs::read_to_string(format!(
+        "/proc/{}/environ",
+        wait_pids_in_netns(&netns, 1).await[0]
+    ))
+    .unwrap();
     assert!(env.split('\0').any(|v| v == "HOSTNAME=h1"), "{env:?}");
 }
 
@@ -331,8 +336,7 @@ async fn graceful_and_forced_deletion_tear_everything_down() {
         .await;
     let ns = node.netns_of(&graceful);
     let rec = node.record(&graceful, "c").expect("record");
-    let program = pids_in_netns(&ns);
-    assert!(!program.is_empty());
+    let program = wait_pids_in_netns(&ns, 1).await;
     assert!(node.ip_leased(&ip.to_string()));
 
     // Graceful: the kubelet's part of `kubectl delete` (grace 20 s; the trap exits at once).
@@ -403,7 +407,7 @@ async fn a_restarted_runtime_adopts_running_containers() {
         node.record(&pod, "a").unwrap(),
         node.record(&pod, "b").unwrap(),
     );
-    let before = pids_in_netns(&ns);
+    let before = wait_pids_in_netns(&ns, 2).await;
 
     node.stop_runtime();
     assert!(
@@ -465,7 +469,7 @@ async fn teardown_all_leaves_nothing_behind() {
         .await;
     let ns = node.netns_of(&pod);
     let rec = node.record(&pod, "c").unwrap();
-    let program = pids_in_netns(&ns);
+    let program = wait_pids_in_netns(&ns, 1).await;
     node.stop_runtime();
     node.teardown_all().expect("teardown_all");
     assert!(
@@ -608,7 +612,7 @@ async fn environment_from_the_downward_api_and_configmaps() {
             is_ready(p).then(|| pod_ip(p)).flatten()
         })
         .await;
-    let pid = pids_in_netns(&node.netns_of(&pod))[0];
+    let pid = wait_pids_in_netns(&node.netns_of(&pod), 1).await[0];
     let environ = std::fs::read_to_string(format!("/proc/{pid}/environ")).unwrap();
     let vars: Vec<&str> = environ.split('\0').collect();
     for want in [

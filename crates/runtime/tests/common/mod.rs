@@ -415,6 +415,25 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// The processes whose network namespace is `netns`.
+/// The processes in `netns` once there are at least `n` of them (bounded, 10 s): a
+/// container is Running as soon as its shim is spawned, a moment before `ip netns exec`
+/// has entered the namespace.
+pub async fn wait_pids_in_netns(netns: &str, n: usize) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let pids = pids_in_netns(netns);
+        if pids.len() >= n || std::time::Instant::now() >= deadline {
+            assert!(
+                pids.len() >= n,
+                "netns {netns}: {} processes after 10 s, want {n}",
+                pids.len()
+            );
+            return pids;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn pids_in_netns(netns: &str) -> Vec<u32> {
     use std::os::unix::fs::MetadataExt;
     let Ok(target) = std::fs::metadata(netns::path_of(netns)) else {
