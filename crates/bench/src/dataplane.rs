@@ -1,6 +1,6 @@
 //! Pieces of `bench-dataplane`: the hand-built, lab-shaped comparison paths (shell
 //! scripts over `ip`, all in namespaces named with the run's prefix), a TCP
-//! request/response ("ping-pong") client and server, and statistics.
+//! request/response ("ping-pong") server and paired client, and statistics.
 //!
 //! The hand-built paths have exactly the shape of a podnet lab, so that the only
 //! difference measured is what podnet adds (routes and rules, never a hop):
@@ -15,17 +15,20 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use anyhow::bail;
 
 /// Message size of the ping-pong (as the anchor script: 64 bytes).
 pub const RR_SIZE: usize = 64;
 /// Round trips before measuring.
 pub const RR_WARMUP: usize = 500;
 
-/// A hand-built path: the client and server namespaces and the server address.
+/// A measured path: the client and server namespaces and the server address.
 #[derive(Debug, Clone)]
-pub struct Path {
-    pub name: &'static str,
+pub struct NetPath {
+    pub name: String,
     pub client_ns: String,
     pub server_ns: String,
     pub dst: String,
@@ -83,22 +86,22 @@ bridge -n {p}vn2 fdb add 0e:50:00:00:00:01 dev flannel.1 dst 192.168.77.1 self p
 }
 
 /// The hand-built paths `build_script(p)` makes.
-pub fn paths(p: &str) -> Vec<Path> {
+pub fn paths(p: &str) -> Vec<NetPath> {
     vec![
-        Path {
-            name: "hb-bridge",
+        NetPath {
+            name: "hb-bridge".into(),
             client_ns: format!("{p}b1"),
             server_ns: format!("{p}b2"),
             dst: "10.10.1.3".into(),
         },
-        Path {
-            name: "hb-hostgw",
+        NetPath {
+            name: "hb-hostgw".into(),
             client_ns: format!("{p}hp1"),
             server_ns: format!("{p}hp2"),
             dst: "10.244.2.2".into(),
         },
-        Path {
-            name: "hb-vxlan",
+        NetPath {
+            name: "hb-vxlan".into(),
             client_ns: format!("{p}vp1"),
             server_ns: format!("{p}vp2"),
             dst: "10.244.2.2".into(),
@@ -144,27 +147,117 @@ pub fn pp_server(addr: SocketAddr, accept_timeout: Duration) -> std::io::Result<
     }
 }
 
-/// `n` round trips of `RR_SIZE` bytes after a warm-up; the latencies in microseconds.
-/// Stops early after 120 s.
-pub fn pp_client(addr: SocketAddr, n: usize) -> std::io::Result<Vec<f64>> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_nodelay(true)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// Round trips per batch of the paired ping-pong.
+pub const PAIR_BATCH: usize = 250;
+
+/// Starts a ping-pong server in `ns` on `addr` pinned to `cpu` and waits until it
+/// listens (bounded by the server's own accept timeout and `timeout 200`).
+pub fn start_pp_server(
+    me: &std::path::Path,
+    ns: &str,
+    addr: &str,
+    cpu: u8,
+) -> anyhow::Result<Child> {
+    let mut server = Command::new("timeout")
+        .args(["200", "ip", "netns", "exec", ns, "taskset", "-c"])
+        .arg(cpu.to_string())
+        .arg(me)
+        .args(["pp-server", addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    if let Some(out) = server.stdout.as_mut() {
+        let mut b = [0u8; 10];
+        let _ = std::io::Read::read(out, &mut b);
+    }
+    Ok(server)
+}
+
+/// Paired ping-pong (`pp-pair`): podnet's path `p` and the hand-built path `h`
+/// alternate batches over two connections held open side by side, client on CPU 0,
+/// both servers on `server_cpu`. Returns the p50 of each, in microseconds.
+pub fn rr_pair(
+    me: &std::path::Path,
+    p: &NetPath,
+    h: &NetPath,
+    n: usize,
+    server_cpu: u8,
+) -> anyhow::Result<(f64, f64)> {
+    let (pa, ha) = (format!("{}:5301", p.dst), format!("{}:5302", h.dst));
+    let mut servers = vec![
+        start_pp_server(me, &p.server_ns, &pa, server_cpu)?,
+        start_pp_server(me, &h.server_ns, &ha, server_cpu)?,
+    ];
+    let o = Command::new("timeout")
+        .args(["180", "taskset", "-c", "0"])
+        .arg(me)
+        .args([
+            "pp-pair",
+            &p.client_ns,
+            &pa,
+            &h.client_ns,
+            &ha,
+            &n.to_string(),
+        ])
+        .output();
+    for s in &mut servers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    let o = o?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() != 4 {
+        bail!(
+            "ping-pong {} / {}: {text} {}",
+            p.name,
+            h.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok((v[0], v[2]))
+}
+
+/// Interleaved ping-pong over two connections (paired comparison): after a warm-up on
+/// each, `batches` rounds of `batch` round trips on one connection then on the other,
+/// alternating which goes first, so that both see the same moments of the machine
+/// (on a VM, cross-CPU wake-ups are bimodal over seconds). The latencies in
+/// microseconds, per connection. Stops early after 120 s.
+pub fn pp_pair(
+    conns: &mut [TcpStream; 2],
+    batches: usize,
+    batch: usize,
+) -> std::io::Result<[Vec<f64>; 2]> {
     let msg = [b'x'; RR_SIZE];
     let mut buf = [0u8; RR_SIZE];
     let mut rt = |s: &mut TcpStream| -> std::io::Result<()> {
         s.write_all(&msg)?;
         s.read_exact(&mut buf)
     };
-    for _ in 0..RR_WARMUP {
-        rt(&mut s)?;
+    for c in conns.iter_mut() {
+        c.set_nodelay(true)?;
+        c.set_read_timeout(Some(Duration::from_secs(10)))?;
+        for _ in 0..RR_WARMUP {
+            rt(c)?;
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut lat = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        rt(&mut s)?;
-        lat.push(t0.elapsed().as_secs_f64() * 1e6);
+    let mut lat = [
+        Vec::with_capacity(batches * batch),
+        Vec::with_capacity(batches * batch),
+    ];
+    for b in 0..batches {
+        let order = if b % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            for _ in 0..batch {
+                let t0 = Instant::now();
+                rt(&mut conns[i])?;
+                lat[i].push(t0.elapsed().as_secs_f64() * 1e6);
+            }
+        }
         if Instant::now() > deadline {
             break;
         }
@@ -226,14 +319,25 @@ mod tests {
     }
 
     #[test]
-    fn ping_pong_over_loopback() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        drop(l);
-        let server = std::thread::spawn(move || pp_server(addr, Duration::from_secs(5)));
-        std::thread::sleep(Duration::from_millis(100));
-        let lat = pp_client(addr, 100).unwrap();
-        assert_eq!(lat.len(), 100);
-        server.join().unwrap().unwrap();
+    fn paired_ping_pong_alternates_over_both_connections() {
+        let mut servers = Vec::new();
+        let mut conns = Vec::new();
+        for _ in 0..2 {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            drop(l);
+            servers.push(std::thread::spawn(move || {
+                pp_server(addr, Duration::from_secs(5))
+            }));
+            std::thread::sleep(Duration::from_millis(100));
+            conns.push(TcpStream::connect(addr).unwrap());
+        }
+        let mut conns: [TcpStream; 2] = conns.try_into().unwrap();
+        let lat = pp_pair(&mut conns, 3, 10).unwrap();
+        assert_eq!((lat[0].len(), lat[1].len()), (30, 30));
+        drop(conns);
+        for s in servers {
+            s.join().unwrap().unwrap();
+        }
     }
 }

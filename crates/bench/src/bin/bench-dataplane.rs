@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use podnet_bench::converge;
-use podnet_bench::dataplane::{self, median, percentile};
+use podnet_bench::dataplane::{self, median, percentile, rr_pair, NetPath, PAIR_BATCH};
+use podnet_bench::{attribution, converge};
 use podnet_model::config::OverlayMode;
 
 #[derive(Parser)]
@@ -54,6 +54,10 @@ struct Args {
     /// Nodes added at once in the convergence part (0: skip it).
     #[arg(long, default_value_t = 100)]
     nodes: usize,
+    /// Instead of the comparison with podnet: the attribution of the per-packet cost
+    /// to each netfilter piece, on twin hand-built paths (see `podnet_bench::attribution`).
+    #[arg(long)]
+    attribution: bool,
     /// Convergence runs per mode.
     #[arg(long, default_value_t = 5)]
     converge_runs: usize,
@@ -62,9 +66,20 @@ struct Args {
 #[derive(Subcommand)]
 enum Helper {
     /// (internal) ping-pong server for one connection.
-    PpServer { addr: SocketAddr },
-    /// (internal) ping-pong client: prints `p50 p99 mean` in microseconds.
-    PpClient { addr: SocketAddr, n: usize },
+    #[command(name = "pp-server")]
+    Server { addr: SocketAddr },
+    /// (internal) paired ping-pong: connects to `a_addr` from namespace `a_ns` and to
+    /// `b_addr` from `b_ns`, then alternates batches of round trips between the two;
+    /// prints `p50a p99a p50b p99b` in microseconds.
+    #[command(name = "pp-pair")]
+    Pair {
+        a_ns: String,
+        a_addr: SocketAddr,
+        b_ns: String,
+        b_addr: SocketAddr,
+        /// Round trips per connection.
+        n: usize,
+    },
 }
 
 /// One measurement of one path.
@@ -129,75 +144,30 @@ fn iperf(client_ns: &str, server_ns: &str, dst: &str, dur: u64) -> anyhow::Resul
     ))
 }
 
-fn rr(
-    me: &Path,
-    client_ns: &str,
-    server_ns: &str,
-    dst: &str,
-    n: usize,
-    server_cpu: u8,
-) -> anyhow::Result<f64> {
-    let addr = format!("{dst}:5301");
-    let mut server = Command::new("timeout")
-        .args([
-            "200",
-            "ip",
-            "netns",
-            "exec",
-            server_ns,
-            "taskset",
-            "-c",
-            &server_cpu.to_string(),
-        ])
-        .arg(me)
-        .args(["pp-server", &addr])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    // Wait for "listening" (bounded by the server's own accept timeout).
-    if let Some(out) = server.stdout.as_mut() {
-        let mut b = [0u8; 10];
-        let _ = std::io::Read::read(out, &mut b);
-    }
-    let o = Command::new("timeout")
-        .args([
-            "180", "ip", "netns", "exec", client_ns, "taskset", "-c", "0",
-        ])
-        .arg(me)
-        .args(["pp-client", &addr, &n.to_string()])
-        .output()?;
-    let _ = server.kill();
-    let _ = server.wait();
-    let text = String::from_utf8_lossy(&o.stdout);
-    let p50 = text
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .with_context(|| {
-            format!(
-                "ping-pong {client_ns} -> {dst}: {text} {}",
-                String::from_utf8_lossy(&o.stderr)
-            )
-        })?;
-    Ok(p50)
-}
-
-fn measure(
+/// One round of a pair: iperf3 on each path (in `order`), then the paired ping-pong
+/// in both pinning modes.
+fn measure_pair(
     me: &Path,
     a: &Args,
-    client_ns: &str,
-    server_ns: &str,
-    dst: &str,
-) -> anyhow::Result<Figures> {
-    let (gbps, retr) = iperf(client_ns, server_ns, dst, a.dur)?;
-    let p50x = rr(me, client_ns, server_ns, dst, a.nrt, 1)?;
-    let p50s = rr(me, client_ns, server_ns, dst, a.nrt, 0)?;
-    Ok(Figures {
-        gbps,
-        retr,
-        p50x,
-        p50s,
-    })
+    p: &NetPath,
+    h: &NetPath,
+    podnet_first: bool,
+) -> anyhow::Result<(Figures, Figures)> {
+    let (mut fp, mut fh) = (Figures::default(), Figures::default());
+    let order: [(&NetPath, bool); 2] = if podnet_first {
+        [(p, true), (h, false)]
+    } else {
+        [(h, false), (p, true)]
+    };
+    for (path, is_p) in order {
+        let (gbps, retr) = iperf(&path.client_ns, &path.server_ns, &path.dst, a.dur)?;
+        let f = if is_p { &mut fp } else { &mut fh };
+        f.gbps = gbps;
+        f.retr = retr;
+    }
+    (fp.p50x, fh.p50x) = rr_pair(me, p, h, a.nrt, 1)?;
+    (fp.p50s, fh.p50s) = rr_pair(me, p, h, a.nrt, 0)?;
+    Ok((fp, fh))
 }
 
 /// A podnet lab of 2 nodes in `mode` with three pause pods: a, b on node-1, c on node-2.
@@ -325,18 +295,35 @@ fn anchor(repo: &Path, a: &Args) -> anyhow::Result<BTreeMap<String, f64>> {
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     match &a.helper {
-        Some(Helper::PpServer { addr }) => {
+        Some(Helper::Server { addr }) => {
             dataplane::pp_server(*addr, Duration::from_secs(20))?;
             return Ok(());
         }
-        Some(Helper::PpClient { addr, n }) => {
-            let mut lat = dataplane::pp_client(*addr, *n)?;
-            lat.sort_by(|x, y| x.total_cmp(y));
-            let mean = lat.iter().sum::<f64>() / lat.len().max(1) as f64;
+        Some(Helper::Pair {
+            a_ns,
+            a_addr,
+            b_ns,
+            b_addr,
+            n,
+        }) => {
+            let connect = |ns: &str, addr: SocketAddr| -> anyhow::Result<std::net::TcpStream> {
+                let netns = podnet_linux::netns::NetNs::open(ns)?;
+                Ok(netns.run(move || {
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                })??)
+            };
+            let mut conns = [connect(a_ns, *a_addr)?, connect(b_ns, *b_addr)?];
+            let batches = n.div_ceil(PAIR_BATCH).max(1);
+            let mut lat = dataplane::pp_pair(&mut conns, batches, PAIR_BATCH)?;
+            for l in &mut lat {
+                l.sort_by(|x, y| x.total_cmp(y));
+            }
             println!(
-                "{:.1} {:.1} {mean:.1}",
-                percentile(&lat, 50.0),
-                percentile(&lat, 99.0)
+                "{:.1} {:.1} {:.1} {:.1}",
+                percentile(&lat[0], 50.0),
+                percentile(&lat[0], 99.0),
+                percentile(&lat[1], 50.0),
+                percentile(&lat[1], 99.0)
             );
             return Ok(());
         }
@@ -368,6 +355,20 @@ fn main() -> anyhow::Result<()> {
     println!("# load at start: {}", loadavg());
     let prefix = format!("pnbd{}-", std::process::id() % 100_000);
 
+    if a.attribution {
+        let _guard = HandBuilt(prefix.clone());
+        converge::cleanup(&prefix);
+        println!("# load at start: {}", loadavg());
+        attribution::run(
+            &me,
+            &format!("{prefix}o-"),
+            &format!("{prefix}v-"),
+            a.runs,
+            a.nrt,
+        )?;
+        println!("# load at end: {}", loadavg());
+        return Ok(());
+    }
     if !a.no_dataplane {
         dataplane_part(&a, &me, &podnet, &repo, &prefix)?;
     }
@@ -456,23 +457,37 @@ fn dataplane_part(
             rules.trim()
         );
     }
-    let mut paths: Vec<(String, String, String, String)> = dataplane::paths(prefix)
+    let hb: BTreeMap<String, NetPath> = dataplane::paths(prefix)
         .into_iter()
-        .map(|p| (p.name.to_string(), p.client_ns, p.server_ns, p.dst))
+        .map(|p| (p.name.clone(), p))
         .collect();
+    // Each podnet path with the hand-built path of the same shape, measured together.
+    let mut pairs: Vec<(NetPath, NetPath)> = Vec::new();
     for (lab, label) in [(&hg, "host-gw"), (&vx, "vxlan")] {
         let (na, _) = lab.pod("a")?;
         let (nb, ib) = lab.pod("b")?;
         let (nc, ic) = lab.pod("c")?;
-        paths.push((
-            format!("podnet same node ({label} lab)"),
-            na.clone(),
-            nb,
-            ib,
-        ));
-        paths.push((format!("podnet across nodes, {label}"), na, nc, ic));
+        let same = NetPath {
+            name: format!("podnet same node ({label} lab)"),
+            client_ns: na.clone(),
+            server_ns: nb,
+            dst: ib,
+        };
+        let across = NetPath {
+            name: format!("podnet across nodes, {label}"),
+            client_ns: na,
+            server_ns: nc,
+            dst: ic,
+        };
+        let cross_hb = if label == "vxlan" {
+            "hb-vxlan"
+        } else {
+            "hb-hostgw"
+        };
+        pairs.push((same, hb["hb-bridge"].clone()));
+        pairs.push((across, hb[cross_hb].clone()));
     }
-    let mut results: BTreeMap<String, Vec<Figures>> = BTreeMap::new();
+    let mut results: Vec<Vec<(Figures, Figures)>> = vec![Vec::new(); pairs.len()];
     let mut anchors: Vec<BTreeMap<String, f64>> = Vec::new();
     for run in 1..=a.runs {
         eprintln!("== round {run}/{} (load {})", a.runs, loadavg());
@@ -482,62 +497,65 @@ fn dataplane_part(
                 Err(e) => eprintln!("  the anchor script failed this round (left out): {e:#}"),
             }
         }
-        // Alternate the order between rounds so that drift in load hits all alike.
-        let order: Vec<usize> = if run % 2 == 1 {
-            (0..paths.len()).collect()
-        } else {
-            (0..paths.len()).rev().collect()
-        };
-        for i in order {
-            let (name, c, s, d) = &paths[i];
-            let f = measure(me, a, c, s, d)?;
+        for (i, (p, h)) in pairs.iter().enumerate() {
+            // Alternate which of the two goes first, so that drift hits both alike.
+            let (fp, fh) = measure_pair(me, a, p, h, (run + i) % 2 == 0)?;
             eprintln!(
-                "  {name}: {:.2} Gbit/s (retr {}), RR p50 x {:.1} us, s {:.1} us",
-                f.gbps, f.retr, f.p50x, f.p50s
+                "  {} / {}: {:.2} / {:.2} Gbit/s, RR p50 x {:.1} / {:.1} us, s {:.1} / {:.1} us",
+                p.name, h.name, fp.gbps, fh.gbps, fp.p50x, fh.p50x, fp.p50s, fh.p50s
             );
-            results.entry(name.clone()).or_default().push(f);
+            results[i].push((fp, fh));
         }
     }
-    let med = |name: &str| -> Figures {
-        let v = results.get(name).cloned().unwrap_or_default();
+    let med = |v: &[Figures]| -> Figures {
+        let m = |f: fn(&Figures) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
         Figures {
-            gbps: median(&v.iter().map(|f| f.gbps).collect::<Vec<_>>()),
-            retr: median(&v.iter().map(|f| f.retr).collect::<Vec<_>>()),
-            p50x: median(&v.iter().map(|f| f.p50x).collect::<Vec<_>>()),
-            p50s: median(&v.iter().map(|f| f.p50s).collect::<Vec<_>>()),
+            gbps: m(|f| f.gbps),
+            retr: m(|f| f.retr),
+            p50x: m(|f| f.p50x),
+            p50s: m(|f| f.p50s),
         }
     };
     println!(
-        "\n## data plane: medians of {} rounds, iperf3 {} s single stream, ping-pong {} x 64 B",
+        "\n## data plane: medians of {} rounds, iperf3 {} s single stream, paired ping-pong {} x 64 B per path",
         a.runs, a.dur, a.nrt
     );
-    println!("| path | Gbit/s | retr | RR p50 x (us) | RR p50 s (us) | vs | throughput ratio | p50 x ratio | p50 s ratio |");
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let pairs = [
-        ("podnet same node (host-gw lab)", "hb-bridge"),
-        ("podnet same node (vxlan lab)", "hb-bridge"),
-        ("podnet across nodes, host-gw", "hb-hostgw"),
-        ("podnet across nodes, vxlan", "hb-vxlan"),
-    ];
-    for name in ["hb-bridge", "hb-hostgw", "hb-vxlan"] {
-        let f = med(name);
+    println!("Each podnet path is measured with its hand-built twin in the same minute: iperf3 one after the other, the ping-pong interleaved in batches of {PAIR_BATCH} over two open connections.\n");
+    println!("| podnet path | Gbit/s | retr | RR p50 x (us) | RR p50 s (us) | hand-built | Gbit/s | RR p50 x | RR p50 s | throughput ratio | p50 x ratio | p50 s ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut by_hb: BTreeMap<String, Vec<Figures>> = BTreeMap::new();
+    let mut by_podnet: BTreeMap<String, Vec<Figures>> = BTreeMap::new();
+    let mut ranges = Vec::new();
+    for ((p, h), rounds) in pairs.iter().zip(&results) {
+        let fp: Vec<Figures> = rounds.iter().map(|r| r.0).collect();
+        let fh: Vec<Figures> = rounds.iter().map(|r| r.1).collect();
+        by_hb.entry(h.name.clone()).or_default().extend(&fh);
+        by_podnet.entry(p.name.clone()).or_default().extend(&fp);
+        let (mp, mh) = (med(&fp), med(&fh));
         println!(
-            "| {name} | {:.2} | {:.0} | {:.1} | {:.1} | | | | |",
-            f.gbps, f.retr, f.p50x, f.p50s
+            "| {} | {:.2} | {:.0} | {:.1} | {:.1} | {} | {:.2} | {:.1} | {:.1} | {:.3} | {:.3} | {:.3} |",
+            p.name, mp.gbps, mp.retr, mp.p50x, mp.p50s, h.name, mh.gbps, mh.p50x, mh.p50s,
+            mp.gbps / mh.gbps, mp.p50x / mh.p50x, mp.p50s / mh.p50s
         );
+        let span = |f: fn(&(Figures, Figures)) -> f64| {
+            let v: Vec<f64> = rounds.iter().map(f).collect();
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            format!("{lo:.3} - {hi:.3}")
+        };
+        ranges.push(format!(
+            "| {} | {} | {} | {} |",
+            p.name,
+            span(|r| r.0.gbps / r.1.gbps),
+            span(|r| r.0.p50x / r.1.p50x),
+            span(|r| r.0.p50s / r.1.p50s)
+        ));
     }
-    for (name, base) in pairs {
-        let (f, b) = (med(name), med(base));
-        println!(
-            "| {name} | {:.2} | {:.0} | {:.1} | {:.1} | {base} | {:.3} | {:.3} | {:.3} |",
-            f.gbps,
-            f.retr,
-            f.p50x,
-            f.p50s,
-            f.gbps / b.gbps,
-            f.p50x / b.p50x,
-            f.p50s / b.p50s
-        );
+    println!("\nPer-round ratios (podnet / hand-built, each round's pair), lowest - highest:\n");
+    println!("| podnet path | throughput | p50 x | p50 s |");
+    println!("|---|---|---|---|");
+    for r in ranges {
+        println!("{r}");
     }
     if !anchors.is_empty() {
         let am = |k: &str| {
@@ -557,7 +575,10 @@ fn dataplane_part(
             ("hb-vxlan", "vxlan"),
             ("podnet across nodes, vxlan", "vxlan"),
         ] {
-            let f = med(name);
+            let Some(v) = by_hb.get(name).or_else(|| by_podnet.get(name)) else {
+                continue;
+            };
+            let f = med(v);
             let g = am(&format!("{t}_gbps"));
             println!(
                 "| {name} | {:.2} | {t} | {g:.2} | {:.3} | {:.1} / {:.1} | {:.1} / {:.1} |",
