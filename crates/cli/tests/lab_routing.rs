@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Lab;
+use common::{wait_until, Lab};
 
 fn require_root_and_tools() {
     common::require_root_and_tools(&[
@@ -117,49 +117,10 @@ fn metric(text: &str, prefix: &str) -> u64 {
         .unwrap_or_else(|| panic!("{prefix} missing in\n{text}"))
 }
 
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    t0.elapsed()
-}
-
 /// What a lab could leave behind: its namespaces and processes.
 fn trace(prefix: &str, root: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
     let t = common::trace(prefix, root);
     (t.namespaces, t.processes)
-}
-
-/// Starts `argv` inside host `host`'s namespace as the lab does (own process group,
-/// log appended to the lab's log), recording its PID for `lab down`.
-fn spawn_in_host(lab: &Lab, host: &str, role: &str, argv: &[String]) -> u32 {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(lab.state().join("logs").join(format!("{role}.log")))
-        .unwrap();
-    let mut cmd = Command::new("nsenter");
-    cmd.arg(format!("--net=/run/netns/{}", lab.netns(host)))
-        .arg("--")
-        .args(argv)
-        .env("RUST_LOG", "info")
-        .current_dir(lab.state())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().unwrap();
-    let pid = child.id();
-    std::fs::write(
-        lab.state().join("pids").join(format!("{role}.pid")),
-        format!("{pid}\n"),
-    )
-    .unwrap();
-    // Reaped by `lab down` (it kills by PID and process group); not a Child we own.
-    std::mem::forget(child);
-    pid
 }
 
 fn routing_lab(tag: &str, mode: &str) {
@@ -326,8 +287,7 @@ fn routing_lab(tag: &str, mode: &str) {
         assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
     }
     let store = lab.state().join("state.db").display().to_string();
-    let agent9 = spawn_in_host(
-        &lab,
+    let agent9 = lab.spawn_in_host(
         "node-9",
         "agent-node-9",
         &[
@@ -429,26 +389,7 @@ fn routing_lab(tag: &str, mode: &str) {
     let before_state = kernel_state(&lab, "node-2");
     let before_rules = ruleset(&lab, "node-2");
     std::thread::sleep(Duration::from_secs(2));
-    let pid_file = lab.state().join("pids/agent-node-2.pid");
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let argv: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .unwrap()
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    assert!(argv.iter().any(|a| a == "agent"), "{argv:?}");
-    let kill = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    std::thread::sleep(Duration::from_millis(300));
-    spawn_in_host(&lab, "node-2", "agent-node-2", &argv);
+    lab.restart_agent("node-2");
     let m = {
         let t0 = Instant::now();
         loop {

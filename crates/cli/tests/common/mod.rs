@@ -1,11 +1,13 @@
 //! What the lab end-to-end tests share: root and tool checks, a lab with its state in
 //! a temp dir (removed with `lab down` when dropped, also after a failed assertion),
-//! and the trace a lab could leave on the machine.
+//! processes started in its hosts as `lab up` starts them (and an agent restarted after
+//! SIGKILL), a bounded wait, and the trace a lab could leave on the machine.
 #![allow(dead_code)] // each test file uses its own part
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -135,6 +137,77 @@ impl Lab {
             "lab", "exec", "--name", &self.name, host, "--", "sh", "-c", cmd,
         ])
     }
+
+    /// Starts `argv` inside host `host`'s namespace as the lab does (own process group,
+    /// log appended to the lab's log), recording its PID for `lab down`.
+    pub fn spawn_in_host(&self, host: &str, role: &str, argv: &[String]) -> u32 {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state().join("logs").join(format!("{role}.log")))
+            .unwrap();
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.netns(host)))
+            .arg("--")
+            .args(argv)
+            .env("RUST_LOG", "info")
+            .current_dir(self.state())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().unwrap();
+        let pid = child.id();
+        std::fs::write(
+            self.state().join("pids").join(format!("{role}.pid")),
+            format!("{pid}\n"),
+        )
+        .unwrap();
+        // Reaped by `lab down` (it kills by PID and process group); not a Child we own.
+        std::mem::forget(child);
+        pid
+    }
+
+    /// Kills `node`'s agent (the PID the lab recorded) with SIGKILL, waits (at most 5 s)
+    /// until it is gone, and starts it again with the same command line; its new PID.
+    pub fn restart_agent(&self, node: &str) -> u32 {
+        let role = format!("agent-{node}");
+        let pid_file = self.state().join("pids").join(format!("{role}.pid"));
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let argv: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap()
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        assert!(argv.iter().any(|a| a == "agent"), "PID {pid}: {argv:?}");
+        let kill = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success(), "kill -9 {pid}");
+        // Gone, or a zombie (its sockets are closed) when this process is its parent.
+        wait_until(&format!("agent {pid} gone"), Duration::from_secs(5), || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+                s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+            })
+        });
+        self.spawn_in_host(node, &role, &argv)
+    }
+}
+
+/// Polls `f` every 10 ms until it holds; fails after `limit`. The time it took.
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t0.elapsed()
 }
 
 impl Drop for Lab {
