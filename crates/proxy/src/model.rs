@@ -63,8 +63,9 @@ pub enum Scope {
 pub enum Selection {
     /// A uniformly random backend per new connection (kube-proxy's behaviour).
     Random,
-    /// Maglev consistent hashing of the connection's 5-tuple: a backend change moves
-    /// about 1/N of the flows.
+    /// Maglev consistent hashing of the client's address and source port (`jhash ip
+    /// saddr . th sport`; the frontend is the lookup key): a backend change moves about
+    /// 1/N of the flows.
     Maglev,
 }
 
