@@ -12,10 +12,11 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
+use podnet_linux::nft::{self, Nft};
 use podnet_model::config::{ClusterConfigSpec, OverlayMode};
 use podnet_model::Object;
 use podnet_store::{Api, InformerEvent};
@@ -23,7 +24,7 @@ use podnet_store::{Api, InformerEvent};
 use crate::apply::{self, Applier};
 use crate::metrics::Metrics;
 use crate::plan::{self, Desired, Local, Peer, SkipReason};
-use crate::{cniconf, condition, AgentError, CniOptions};
+use crate::{cniconf, condition, firewall, AgentError, CniOptions};
 
 /// Full re-apply period.
 pub const RESYNC: Duration = Duration::from_secs(60);
@@ -48,6 +49,8 @@ pub struct Reconciler {
     /// The skipped peers last reported (names and reasons).
     reported: Option<Vec<(String, SkipReason)>>,
     cni_written: Option<IpNet>,
+    /// The overlay's notrack table (vxlan mode): its socket and applier.
+    overlay: Option<Arc<Mutex<(Nft, nft::Applier)>>>,
     pub last_failed: bool,
 }
 
@@ -75,8 +78,56 @@ impl Reconciler {
             applied: None,
             reported: None,
             cni_written: None,
+            overlay: None,
             last_failed: false,
         }
+    }
+
+    /// Keeps `ip podnet-overlay` (vxlan mode) in line with the FDB of `desired`: the
+    /// VXLAN packets between this node and the peers it sends to skip conntrack
+    /// ([`firewall::overlay_untracked`]). `full` replaces the table whole.
+    async fn apply_overlay(
+        &mut self,
+        local: IpAddr,
+        desired: &Desired,
+        full: bool,
+    ) -> Result<(), String> {
+        if self.settings.mode != OverlayMode::Vxlan {
+            return Ok(());
+        }
+        let peers: Vec<IpAddr> = desired.fdb.iter().filter_map(|f| f.dst).collect();
+        let Some(table) = firewall::overlay_untracked(local, self.settings.port, &peers) else {
+            return Ok(());
+        };
+        let overlay = match &self.overlay {
+            Some(o) => o.clone(),
+            None => {
+                let nft = Nft::new().map_err(|e| format!("nftables socket: {e}"))?;
+                let o = Arc::new(Mutex::new((nft, nft::Applier::new())));
+                self.overlay = Some(o.clone());
+                o
+            }
+        };
+        let stats = tokio::task::spawn_blocking(move || {
+            let mut g = overlay.lock().unwrap_or_else(|e| e.into_inner());
+            let (nft, applier) = &mut *g;
+            if full {
+                applier.forget();
+            }
+            applier.apply(nft, table)
+        })
+        .await
+        .map_err(|e| format!("nftables task: {e}"))?
+        .map_err(|e| format!("table ip {}: {e}", firewall::OVERLAY_TABLE))?;
+        if stats.ops > 0 {
+            tracing::info!(
+                peers = peers.len(),
+                ops = stats.ops,
+                full = stats.full,
+                "overlay notrack table applied"
+            );
+        }
+        Ok(())
     }
 
     /// Folds one informer event into the node set; true when routing input changed.
@@ -156,6 +207,7 @@ impl Reconciler {
             return Ok(());
         };
         let planned = plan::plan(&self.settings, local, &peers);
+        let local_ip = local.ip;
         self.report_skipped(&planned).await;
         if !full && !self.last_failed && self.applied.as_ref() == Some(&planned.desired) {
             self.skipped();
@@ -163,6 +215,7 @@ impl Reconciler {
         }
         let t0 = Instant::now();
         let result = applier.apply(&planned.desired).await;
+        let overlay = self.apply_overlay(local_ip, &planned.desired, full).await;
         let took = t0.elapsed();
         self.metrics.observe_duration(took);
         self.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
@@ -186,7 +239,10 @@ impl Reconciler {
                         "routing state already as desired"
                     );
                 }
-                if report.errors.is_empty() {
+                if let Err(e) = &overlay {
+                    tracing::error!(error = %e, "applying the overlay notrack table failed");
+                }
+                if report.errors.is_empty() && overlay.is_ok() {
                     let d = &planned.desired;
                     self.metrics
                         .managed_routes

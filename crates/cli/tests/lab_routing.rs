@@ -257,7 +257,27 @@ fn routing_lab(tag: &str, mode: &str) {
             "{link}"
         );
         assert_eq!(mtu.trim(), "1450");
+        // The VXLAN packets between the nodes skip conntrack (`ip podnet-overlay`),
+        // while the pods' flows inside them are still tracked: after the cross-node
+        // requests above, node-1 holds TCP entries of the client but no UDP 8472 one.
+        let overlay = lab.host("node-1", "nft list table ip podnet-overlay");
+        assert!(
+            overlay.contains("172.18.0.3") && overlay.contains("notrack"),
+            "{overlay}"
+        );
+        let tracked = lab.host("node-1", "conntrack -L -p tcp 2>/dev/null");
+        assert!(tracked.contains(&format!("src={client_ip}")), "{tracked}");
+        let vxlan_flows = lab.host(
+            "node-1",
+            "conntrack -L -p udp --dport 8472 2>/dev/null; conntrack -L -p udp --sport 8472 2>/dev/null",
+        );
+        assert!(
+            !vxlan_flows.contains("8472"),
+            "VXLAN packets were tracked: {vxlan_flows}"
+        );
     } else {
+        let tables = lab.host("node-1", "nft list tables");
+        assert!(!tables.contains("podnet-overlay"), "{tables}");
         assert!(n1.contains("via 172.18.0.3 dev eth0"), "{n1}");
         assert!(!n1.contains("podnet.1"), "{n1}");
         assert_eq!(mtu.trim(), "1500");

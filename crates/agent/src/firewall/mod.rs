@@ -28,7 +28,7 @@ use ipnet::{IpNet, Ipv4Net};
 use podnet_cni::plugin::ipam::ATTACHMENT_PREFIX;
 use podnet_cni::plugin::names::host_veth_name;
 use podnet_linux::nft::{
-    Chain, ChainType, CmpOp, DataType, Element, Family, Field, Hook, Rule, Set, Stmt, Table,
+    proto, Chain, ChainType, CmpOp, DataType, Element, Family, Field, Hook, Rule, Set, Stmt, Table,
     TableState, Value, Verdict,
 };
 
@@ -40,6 +40,11 @@ pub const NO_MASQUERADE: &str = "no-masquerade";
 pub const POD_SOURCES: &str = "pod-sources";
 /// Host veths of pods are named `veth` + 8 hex digits.
 pub const VETH_PREFIX: &str = "veth";
+/// The overlay's table (vxlan mode), kept by the routing loop with the FDB it matches.
+pub const OVERLAY_TABLE: &str = "podnet-overlay";
+pub const OVERLAY_PEERS: &str = "peers";
+/// `raw` priority: before conntrack (-200) looks at the packet.
+pub const RAW_PRIORITY: i32 = -300;
 
 /// One pod interface as the anti-spoofing rules see it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,6 +105,82 @@ pub fn egress(cluster_cidr: IpNet, non_masquerade: &[IpNet]) -> Option<TableStat
             Stmt::Masquerade { fully_random: true },
         ])
         .with_comment("pods to outside the cluster: the node's address")],
+    );
+    Some(t)
+}
+
+/// `ip podnet-overlay` (vxlan mode, pure): the VXLAN packets between this node
+/// (`local`, its VTEP address) and the other nodes' VTEPs (`peers`, the destinations
+/// of the FDB entries) on the overlay's UDP `port` skip conntrack. No NAT ever applies
+/// to them, and without this each inner flow would also cost an outer UDP conntrack
+/// entry and a lookup per packet on both nodes. Matching local address, peer and port
+/// keeps everything else tracked: a pod's or a host process's own UDP to that port,
+/// and service traffic (ClusterIPs, NodePorts and LoadBalancer IPs are never a node's
+/// VTEP address paired with a peer's). `None` when `local` is not IPv4.
+pub fn overlay_untracked(local: IpAddr, port: u16, peers: &[IpAddr]) -> Option<TableState> {
+    let IpAddr::V4(local) = local else {
+        return None;
+    };
+    let mut t = TableState::new(Table::new(Family::Ip, OVERLAY_TABLE));
+    t.add_set(Set::new(OVERLAY_PEERS, vec![DataType::Ipv4Addr]));
+    let mut ps: Vec<Ipv4Addr> = peers
+        .iter()
+        .filter_map(|p| match p {
+            IpAddr::V4(v) if *v != local => Some(*v),
+            _ => None,
+        })
+        .collect();
+    ps.sort();
+    ps.dedup();
+    for p in ps {
+        t.insert_element(OVERLAY_PEERS, Element::key(vec![Value::Ipv4(p)]));
+    }
+    let rule = |me: Field, them: Field, comment: &str| {
+        Rule::new(vec![
+            Stmt::Match {
+                field: me,
+                op: CmpOp::Eq,
+                value: Value::Ipv4(local),
+            },
+            Stmt::Match {
+                field: Field::MetaL4Proto,
+                op: CmpOp::Eq,
+                value: Value::Proto(proto::UDP),
+            },
+            Stmt::Match {
+                field: Field::ThDport,
+                op: CmpOp::Eq,
+                value: Value::Port(port),
+            },
+            Stmt::InSet {
+                fields: vec![them],
+                set: OVERLAY_PEERS.into(),
+                negate: false,
+            },
+            Stmt::Notrack,
+        ])
+        .with_comment(comment)
+    };
+    t.add_chain(
+        Chain::base(
+            "prerouting",
+            ChainType::Filter,
+            Hook::Prerouting,
+            RAW_PRIORITY,
+        ),
+        vec![rule(
+            Field::IpDaddr,
+            Field::IpSaddr,
+            "VXLAN from another node: never NATed, not tracked",
+        )],
+    );
+    t.add_chain(
+        Chain::base("output", ChainType::Filter, Hook::Output, RAW_PRIORITY),
+        vec![rule(
+            Field::IpSaddr,
+            Field::IpDaddr,
+            "VXLAN to another node: never NATed, not tracked",
+        )],
     );
     Some(t)
 }

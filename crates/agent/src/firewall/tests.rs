@@ -71,3 +71,71 @@ fn anti_spoofing_allows_exactly_the_attachments() {
     // Deterministic: the same attachments give the same state.
     assert_eq!(anti_spoofing(std::slice::from_ref(&a)), anti_spoofing(&[a]));
 }
+
+#[test]
+fn overlay_untracks_only_vxlan_between_this_node_and_its_peers() {
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    let t = overlay_untracked(
+        ip("172.18.0.2"),
+        8472,
+        &[
+            ip("172.18.0.4"),
+            ip("172.18.0.3"),
+            ip("172.18.0.3"),
+            ip("172.18.0.2"),
+            ip("fd00::1"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(t.table.name, OVERLAY_TABLE);
+    // Peers deduplicated, this node and IPv6 left out.
+    let mut peers: Vec<String> = t.sets[OVERLAY_PEERS]
+        .elements
+        .values()
+        .map(|e| format!("{:?}", e.key))
+        .collect();
+    peers.sort();
+    assert_eq!(peers.len(), 2, "{peers:?}");
+    assert!(peers[0].contains("172.18.0.3") && peers[1].contains("172.18.0.4"));
+    for (chain, hook, me, them) in [
+        (
+            "prerouting",
+            Hook::Prerouting,
+            Field::IpDaddr,
+            Field::IpSaddr,
+        ),
+        ("output", Hook::Output, Field::IpSaddr, Field::IpDaddr),
+    ] {
+        let c = &t.chains[chain];
+        let base = c.chain.base.as_ref().unwrap();
+        assert_eq!((base.hook, base.priority), (hook, RAW_PRIORITY));
+        assert_eq!(c.rules.len(), 1);
+        assert_eq!(
+            c.rules[0].exprs,
+            vec![
+                Stmt::Match {
+                    field: me,
+                    op: CmpOp::Eq,
+                    value: Value::Ipv4(Ipv4Addr::new(172, 18, 0, 2)),
+                },
+                Stmt::Match {
+                    field: Field::MetaL4Proto,
+                    op: CmpOp::Eq,
+                    value: Value::Proto(17),
+                },
+                Stmt::Match {
+                    field: Field::ThDport,
+                    op: CmpOp::Eq,
+                    value: Value::Port(8472),
+                },
+                Stmt::InSet {
+                    fields: vec![them],
+                    set: OVERLAY_PEERS.into(),
+                    negate: false,
+                },
+                Stmt::Notrack,
+            ]
+        );
+    }
+    assert!(overlay_untracked(ip("fd00::2"), 8472, &[]).is_none());
+}
