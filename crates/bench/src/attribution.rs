@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 
-use crate::dataplane::{build_script, median, paths, rr_pair, NetPath};
+use crate::dataplane::{build_script, iperf, median, paths, rr_pair, NetPath};
 
 /// One netfilter configuration of the variant twin's node namespaces.
 pub struct Variant {
@@ -115,10 +115,18 @@ fn build(prefix: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the attribution over `rounds` rounds of `nrt` round trips per path and
+/// Runs the attribution over `rounds` rounds of `nrt` round trips per path (and
+/// iperf3 for `dur` seconds on each twin, when not 0) and
 /// prints a markdown table. `base` and `var` are the twins' namespace prefixes (the
 /// caller removes every namespace with its run prefix afterwards).
-pub fn run(me: &Path, base: &str, var: &str, rounds: usize, nrt: usize) -> anyhow::Result<()> {
+pub fn run(
+    me: &Path,
+    base: &str,
+    var: &str,
+    rounds: usize,
+    nrt: usize,
+    dur: u64,
+) -> anyhow::Result<()> {
     build(base)?;
     build(var)?;
     let pick = |prefix: &str| -> BTreeMap<String, NetPath> {
@@ -129,8 +137,8 @@ pub fn run(me: &Path, base: &str, var: &str, rounds: usize, nrt: usize) -> anyho
             .collect()
     };
     let (bp, vp) = (pick(base), pick(var));
-    // (variant, path) -> per round (base s, var s, base x, var x)
-    let mut res: BTreeMap<(usize, String), Vec<[f64; 4]>> = BTreeMap::new();
+    // (variant, path) -> per round (base s, var s, base x, var x, base Gbit/s, var Gbit/s)
+    let mut res: BTreeMap<(usize, String), Vec<[f64; 6]>> = BTreeMap::new();
     let vs = variants();
     for round in 1..=rounds {
         eprintln!("== attribution round {round}/{rounds}");
@@ -144,13 +152,25 @@ pub fn run(me: &Path, base: &str, var: &str, rounds: usize, nrt: usize) -> anyho
                 // The variant twin is `p` (first connection), the base twin `h`.
                 let (vs_, bs) = rr_pair(me, vpath, bpath, nrt, 0)?;
                 let (vx, bx) = rr_pair(me, vpath, bpath, nrt, 1)?;
+                // Throughput: one after the other, which goes first alternating.
+                let (mut vg, mut bg) = (f64::NAN, f64::NAN);
+                if dur > 0 {
+                    let one = |p: &NetPath| iperf(&p.client_ns, &p.server_ns, &p.dst, dur);
+                    if (round + i) % 2 == 0 {
+                        vg = one(vpath)?.0;
+                        bg = one(bpath)?.0;
+                    } else {
+                        bg = one(bpath)?.0;
+                        vg = one(vpath)?.0;
+                    }
+                }
                 eprintln!(
-                    "  {} / {name}: s {vs_:.1} vs {bs:.1} us, x {vx:.1} vs {bx:.1} us",
+                    "  {} / {name}: s {vs_:.1} vs {bs:.1} us, x {vx:.1} vs {bx:.1} us, {vg:.2} vs {bg:.2} Gbit/s",
                     v.name
                 );
                 res.entry((i, name.clone()))
                     .or_default()
-                    .push([bs, vs_, bx, vx]);
+                    .push([bs, vs_, bx, vx, bg, vg]);
             }
         }
         for name in vp.keys() {
@@ -162,17 +182,18 @@ pub fn run(me: &Path, base: &str, var: &str, rounds: usize, nrt: usize) -> anyho
     println!(
         "\n## attribution: medians of {rounds} rounds, paired ping-pong {nrt} x 64 B, variant twin vs the twin without rules"
     );
-    println!("| netfilter in the node namespace(s) | path | p50 s base (us) | p50 s with it | s ratio | extra s (us) | p50 x base | p50 x with it | x ratio |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| netfilter in the node namespace(s) | path | p50 s base (us) | p50 s with it | s ratio | extra s (us) | p50 x base | p50 x with it | x ratio | Gbit/s base | Gbit/s with it | throughput ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for ((i, name), rows) in &res {
         let m = |k: usize| median(&rows.iter().map(|r| r[k]).collect::<Vec<_>>());
-        let (bs, vs_, bx, vx) = (m(0), m(1), m(2), m(3));
+        let (bs, vs_, bx, vx, bg, vg) = (m(0), m(1), m(2), m(3), m(4), m(5));
         println!(
-            "| {} | {name} | {bs:.1} | {vs_:.1} | {:.3} | {:+.1} | {bx:.1} | {vx:.1} | {:.3} |",
+            "| {} | {name} | {bs:.1} | {vs_:.1} | {:.3} | {:+.1} | {bx:.1} | {vx:.1} | {:.3} | {bg:.2} | {vg:.2} | {:.3} |",
             vs[*i].name,
             vs_ / bs,
             vs_ - bs,
-            vx / bx
+            vx / bx,
+            vg / bg
         );
     }
     Ok(())

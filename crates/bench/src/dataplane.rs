@@ -18,7 +18,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 
 /// Message size of the ping-pong (as the anchor script: 64 bytes).
 pub const RR_SIZE: usize = 64;
@@ -145,6 +145,44 @@ pub fn pp_server(addr: SocketAddr, accept_timeout: Duration) -> std::io::Result<
         }
         c.write_all(&buf[..n])?;
     }
+}
+
+/// iperf3, one TCP stream for `dur` seconds, client on CPU 0 and server on CPU 1:
+/// (Gbit/s received, retransmits). Bounded by `timeout`.
+pub fn iperf(client_ns: &str, server_ns: &str, dst: &str, dur: u64) -> anyhow::Result<(f64, f64)> {
+    let mut server = Command::new("timeout")
+        .args([&(dur + 30).to_string(), "ip", "netns", "exec", server_ns])
+        .args([
+            "taskset", "-c", "1", "iperf3", "-s", "-1", "-B", dst, "-p", "5201",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(500));
+    let o = Command::new("timeout")
+        .args([&(dur + 25).to_string(), "ip", "netns", "exec", client_ns])
+        .args([
+            "taskset", "-c", "0", "iperf3", "-c", dst, "-p", "5201", "-t",
+        ])
+        .arg(dur.to_string())
+        .arg("-J")
+        .output()?;
+    let _ = server.kill();
+    let _ = server.wait();
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).with_context(|| {
+        format!(
+            "iperf3 {client_ns} -> {dst}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })?;
+    let end = &j["end"];
+    let bps = end["sum_received"]["bits_per_second"]
+        .as_f64()
+        .with_context(|| format!("iperf3 {client_ns} -> {dst}: {j}"))?;
+    Ok((
+        bps / 1e9,
+        end["sum_sent"]["retransmits"].as_f64().unwrap_or(0.0),
+    ))
 }
 
 /// Round trips per batch of the paired ping-pong.

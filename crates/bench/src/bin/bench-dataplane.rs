@@ -17,12 +17,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use podnet_bench::dataplane::{self, median, percentile, rr_pair, NetPath, PAIR_BATCH};
+use podnet_bench::dataplane::{self, iperf, median, percentile, rr_pair, NetPath, PAIR_BATCH};
 use podnet_bench::{attribution, converge};
 use podnet_model::config::OverlayMode;
 
@@ -106,42 +106,6 @@ fn loadavg() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn iperf(client_ns: &str, server_ns: &str, dst: &str, dur: u64) -> anyhow::Result<(f64, f64)> {
-    let mut server = Command::new("timeout")
-        .args([&(dur + 30).to_string(), "ip", "netns", "exec", server_ns])
-        .args([
-            "taskset", "-c", "1", "iperf3", "-s", "-1", "-B", dst, "-p", "5201",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    std::thread::sleep(Duration::from_millis(500));
-    let o = Command::new("timeout")
-        .args([&(dur + 25).to_string(), "ip", "netns", "exec", client_ns])
-        .args([
-            "taskset", "-c", "0", "iperf3", "-c", dst, "-p", "5201", "-t",
-        ])
-        .arg(dur.to_string())
-        .arg("-J")
-        .output()?;
-    let _ = server.kill();
-    let _ = server.wait();
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).with_context(|| {
-        format!(
-            "iperf3 {client_ns} -> {dst}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )
-    })?;
-    let end = &j["end"];
-    let bps = end["sum_received"]["bits_per_second"]
-        .as_f64()
-        .with_context(|| format!("iperf3 {client_ns} -> {dst}: {j}"))?;
-    Ok((
-        bps / 1e9,
-        end["sum_sent"]["retransmits"].as_f64().unwrap_or(0.0),
-    ))
 }
 
 /// One round of a pair: iperf3 on each path (in `order`), then the paired ping-pong
@@ -365,6 +329,7 @@ fn main() -> anyhow::Result<()> {
             &format!("{prefix}v-"),
             a.runs,
             a.nrt,
+            a.dur,
         )?;
         println!("# load at end: {}", loadavg());
         return Ok(());
