@@ -30,7 +30,7 @@ const NOTRACK_VXLAN: &str = "table ip w {\n chain pre {\n  type filter hook prer
 const MASQUERADE: &str = "table ip m {\n set keep {\n  type ipv4_addr\n  flags interval\n  elements = { 10.0.0.0/8, 224.0.0.0/4 }\n }\n chain post {\n  type nat hook postrouting priority 100;\n  ip saddr 10.0.0.0/8 ip daddr != @keep masquerade fully-random\n }\n}\n";
 
 /// podnet's anti-spoofing table (`bridge podnet`, as the agent writes it) for the
-/// pods of `path`'s twin.
+/// pods of `path`'s twin (hb-hostgw and hb-vxlan: one pod per node, on `veth0`).
 fn antispoof(path: &str) -> String {
     let elements = if path == "hb-bridge" {
         "\"veth1\" . 10.10.1.2, \"veth2\" . 10.10.1.3"
@@ -81,6 +81,7 @@ fn nodes(prefix: &str, path: &str) -> Vec<String> {
     match path {
         "hb-bridge" => vec![format!("{prefix}bn")],
         "hb-vxlan" => vec![format!("{prefix}vn1"), format!("{prefix}vn2")],
+        // hb-hostgw
         _ => vec![format!("{prefix}hn1"), format!("{prefix}hn2")],
     }
 }
@@ -132,7 +133,6 @@ pub fn run(
     let pick = |prefix: &str| -> BTreeMap<String, NetPath> {
         paths(prefix)
             .into_iter()
-            .filter(|p| p.name == "hb-bridge" || p.name == "hb-vxlan")
             .map(|p| (p.name.clone(), p))
             .collect()
     };
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn every_variant_names_only_its_own_tables() {
         for v in variants() {
-            for path in ["hb-bridge", "hb-vxlan"] {
+            for path in ["hb-bridge", "hb-hostgw", "hb-vxlan"] {
                 let s = (v.script)(path);
                 assert!(s.starts_with("table "), "{}: {s}", v.name);
                 assert!(!s.contains("podnet"), "{}: {s}", v.name);
