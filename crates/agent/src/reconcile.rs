@@ -12,19 +12,19 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
-use podnet_linux::nft::{self, Nft};
 use podnet_model::config::{ClusterConfigSpec, OverlayMode};
 use podnet_model::Object;
 use podnet_store::{Api, InformerEvent};
 
 use crate::apply::{self, Applier};
+use crate::firewall::{self, TableKeeper};
 use crate::metrics::Metrics;
 use crate::plan::{self, Desired, Local, Peer, SkipReason};
-use crate::{cniconf, condition, firewall, AgentError, CniOptions};
+use crate::{cniconf, condition, AgentError, CniOptions};
 
 /// Full re-apply period.
 pub const RESYNC: Duration = Duration::from_secs(60);
@@ -49,8 +49,8 @@ pub struct Reconciler {
     /// The skipped peers last reported (names and reasons).
     reported: Option<Vec<(String, SkipReason)>>,
     cni_written: Option<IpNet>,
-    /// The overlay's notrack table (vxlan mode): its socket and applier.
-    overlay: Option<Arc<Mutex<(Nft, nft::Applier)>>>,
+    /// Keeps the overlay's notrack table (vxlan mode), made at its first apply.
+    overlay: Option<TableKeeper>,
     pub last_failed: bool,
 }
 
@@ -83,45 +83,26 @@ impl Reconciler {
         }
     }
 
-    /// Keeps `ip podnet-overlay` (vxlan mode) in line with the FDB of `desired`: the
-    /// VXLAN packets between this node and the peers it sends to skip conntrack
-    /// ([`firewall::overlay_untracked`]). `full` replaces the table whole.
-    async fn apply_overlay(
-        &mut self,
-        local: IpAddr,
-        desired: &Desired,
-        full: bool,
-    ) -> Result<(), String> {
-        if self.settings.mode != OverlayMode::Vxlan {
-            return Ok(());
-        }
-        let peers: Vec<IpAddr> = desired.fdb.iter().filter_map(|f| f.dst).collect();
-        let Some(table) = firewall::overlay_untracked(local, self.settings.port, &peers) else {
+    /// Keeps `ip podnet-overlay` as planned ([`Desired::untracked`], vxlan mode);
+    /// `full` replaces it whole.
+    async fn apply_overlay(&mut self, desired: &Desired, full: bool) -> Result<(), String> {
+        let Some(table) = desired.untracked.clone() else {
             return Ok(());
         };
-        let overlay = match &self.overlay {
-            Some(o) => o.clone(),
+        let keeper = match &self.overlay {
+            Some(k) => k.clone(),
             None => {
-                let nft = Nft::new().map_err(|e| format!("nftables socket: {e}"))?;
-                let o = Arc::new(Mutex::new((nft, nft::Applier::new())));
-                self.overlay = Some(o.clone());
-                o
+                let k = TableKeeper::new().map_err(|e| format!("nftables socket: {e}"))?;
+                self.overlay = Some(k.clone());
+                k
             }
         };
-        let stats = tokio::task::spawn_blocking(move || {
-            let mut g = overlay.lock().unwrap_or_else(|e| e.into_inner());
-            let (nft, applier) = &mut *g;
-            if full {
-                applier.forget();
-            }
-            applier.apply(nft, table)
-        })
-        .await
-        .map_err(|e| format!("nftables task: {e}"))?
-        .map_err(|e| format!("table ip {}: {e}", firewall::OVERLAY_TABLE))?;
+        let stats = keeper
+            .apply(table, full)
+            .await
+            .map_err(|e| format!("table ip {}: {e}", firewall::OVERLAY_TABLE))?;
         if stats.ops > 0 {
             tracing::info!(
-                peers = peers.len(),
                 ops = stats.ops,
                 full = stats.full,
                 "overlay notrack table applied"
@@ -207,7 +188,6 @@ impl Reconciler {
             return Ok(());
         };
         let planned = plan::plan(&self.settings, local, &peers);
-        let local_ip = local.ip;
         self.report_skipped(&planned).await;
         if !full && !self.last_failed && self.applied.as_ref() == Some(&planned.desired) {
             self.skipped();
@@ -215,7 +195,7 @@ impl Reconciler {
         }
         let t0 = Instant::now();
         let result = applier.apply(&planned.desired).await;
-        let overlay = self.apply_overlay(local_ip, &planned.desired, full).await;
+        let overlay = self.apply_overlay(&planned.desired, full).await;
         let took = t0.elapsed();
         self.metrics.observe_duration(took);
         self.metrics.reconciles.fetch_add(1, Ordering::Relaxed);

@@ -20,7 +20,7 @@ mod run;
 #[cfg(test)]
 mod tests;
 
-pub use run::run;
+pub use run::{run, TableKeeper};
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -40,7 +40,7 @@ pub const NO_MASQUERADE: &str = "no-masquerade";
 pub const POD_SOURCES: &str = "pod-sources";
 /// Host veths of pods are named `veth` + 8 hex digits.
 pub const VETH_PREFIX: &str = "veth";
-/// The overlay's table (vxlan mode), kept by the routing loop with the FDB it matches.
+/// The overlay's table (vxlan mode): part of the routing plan, with the FDB it matches.
 pub const OVERLAY_TABLE: &str = "podnet-overlay";
 pub const OVERLAY_PEERS: &str = "peers";
 /// `raw` priority: before conntrack (-200) looks at the packet.

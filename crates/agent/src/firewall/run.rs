@@ -17,41 +17,36 @@ use super::{anti_spoofing, attachment_of, egress, Attachment};
 use crate::metrics::Metrics;
 use crate::reconcile::{RESYNC, RETRY};
 
-struct Fw {
-    nft: Nft,
-    egress: nft::Applier,
-    bridge: nft::Applier,
+/// One nftables table of this namespace, kept by its own applier: commits are
+/// blocking netlink calls and run on tokio's blocking pool. Used for the firewall's
+/// tables and for the routing loop's overlay table.
+#[derive(Clone)]
+pub struct TableKeeper {
+    inner: Arc<Mutex<(Nft, nft::Applier)>>,
 }
 
-#[derive(Clone, Copy)]
-enum Which {
-    Egress,
-    Bridge,
-}
+impl TableKeeper {
+    pub fn new() -> Result<TableKeeper, NftError> {
+        Ok(TableKeeper {
+            inner: Arc::new(Mutex::new((Nft::new()?, nft::Applier::new()))),
+        })
+    }
 
-/// Applies `state` in the agent's namespace; `forget` first makes it a full replace.
-async fn commit(
-    fw: &Arc<Mutex<Fw>>,
-    which: Which,
-    state: TableState,
-    forget: bool,
-) -> Result<nft::Stats, String> {
-    let fw = fw.clone();
-    tokio::task::spawn_blocking(move || -> Result<nft::Stats, NftError> {
-        let mut g = fw.lock().unwrap_or_else(|e| e.into_inner());
-        let g = &mut *g;
-        let applier = match which {
-            Which::Egress => &mut g.egress,
-            Which::Bridge => &mut g.bridge,
-        };
-        if forget {
-            applier.forget();
-        }
-        applier.apply(&g.nft, state)
-    })
-    .await
-    .map_err(|e| format!("nftables task: {e}"))?
-    .map_err(|e| e.to_string())
+    /// Applies `state`; `forget` first makes it a full replace (resync).
+    pub async fn apply(&self, state: TableState, forget: bool) -> Result<nft::Stats, String> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || -> Result<nft::Stats, NftError> {
+            let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());
+            let (nft, applier) = &mut *g;
+            if forget {
+                applier.forget();
+            }
+            applier.apply(nft, state)
+        })
+        .await
+        .map_err(|e| format!("nftables task: {e}"))?
+        .map_err(|e| e.to_string())
+    }
 }
 
 /// This node's attachments and the store revision they were read at.
@@ -86,12 +81,8 @@ pub async fn run(
     metrics: Arc<Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), crate::AgentError> {
-    let nft = Nft::new().map_err(|e| crate::AgentError::Firewall(e.to_string()))?;
-    let fw = Arc::new(Mutex::new(Fw {
-        nft,
-        egress: nft::Applier::new(),
-        bridge: nft::Applier::new(),
-    }));
+    let keeper = || TableKeeper::new().map_err(|e| crate::AgentError::Firewall(e.to_string()));
+    let (egress_table, bridge_table) = (keeper()?, keeper()?);
     let egress_state = if masquerade {
         egress(cluster.cluster_cidr, &cluster.non_masquerade_cidrs)
     } else {
@@ -109,7 +100,7 @@ pub async fn run(
         let mut failed = false;
         if let Some(state) = &egress_state {
             if !egress_ok || resync {
-                match commit(&fw, Which::Egress, state.clone(), resync).await {
+                match egress_table.apply(state.clone(), resync).await {
                     Ok(s) => {
                         egress_ok = true;
                         metrics.firewall_applies.fetch_add(1, Ordering::Relaxed);
@@ -134,7 +125,7 @@ pub async fn run(
                     watch_from = Some(rev + 1);
                     let desired = anti_spoofing(&atts);
                     if resync || applied_bridge.as_ref() != Some(&desired) {
-                        match commit(&fw, Which::Bridge, desired.clone(), resync).await {
+                        match bridge_table.apply(desired.clone(), resync).await {
                             Ok(s) => {
                                 metrics.firewall_applies.fetch_add(1, Ordering::Relaxed);
                                 metrics

@@ -23,6 +23,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use podnet_linux::model::{Address, FdbEntry, Mac, Neighbour, Route, RouteProtocol, VxlanSpec};
+use podnet_linux::nft::{TableState, Value};
 use podnet_model::config::{ClusterConfigSpec, OverlayMode};
 use podnet_model::k8s_openapi::api::core::v1::Node;
 
@@ -126,6 +127,9 @@ pub struct Desired {
     pub routes: Vec<Route>,
     pub neighbours: Vec<Neighbour>,
     pub fdb: Vec<FdbEntry>,
+    /// vxlan mode: `ip podnet-overlay`, the VXLAN packets between this node and the
+    /// FDB's destinations untracked ([`crate::firewall::overlay_untracked`]).
+    pub untracked: Option<TableState>,
 }
 
 /// A remote node the planner could not route to, and why.
@@ -192,6 +196,10 @@ pub fn plan(settings: &Settings, local: &Local, nodes: &[Peer]) -> Plan {
     d.neighbours.sort_by_key(|n| n.ip);
     d.fdb.sort_by_key(|f| (f.mac, f.dst));
     d.addresses.sort_by_key(|a| a.addr);
+    if settings.mode == OverlayMode::Vxlan {
+        let peers: Vec<IpAddr> = d.fdb.iter().filter_map(|f| f.dst).collect();
+        d.untracked = crate::firewall::overlay_untracked(local.ip, settings.port, &peers);
+    }
     out
 }
 
@@ -235,6 +243,23 @@ impl Desired {
         for f in &self.fdb {
             let dst = f.dst.map(|d| format!(" dst {d}")).unwrap_or_default();
             let _ = writeln!(s, "fdb {} dev {}{dst} self permanent", f.mac, f.dev);
+        }
+        if let Some(t) = &self.untracked {
+            let peers: Vec<String> = t
+                .sets
+                .values()
+                .flat_map(|set| set.elements.values())
+                .filter_map(|e| match e.key.as_slice() {
+                    [Value::Ipv4(a)] => Some(a.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "nft ip {}: vxlan with {} untracked",
+                t.table.name,
+                peers.join(" ")
+            );
         }
         s
     }

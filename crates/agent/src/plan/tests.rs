@@ -68,6 +68,7 @@ neigh 10.244.1.0 lladdr 0e:50:ac:12:00:03 dev podnet.1 nud permanent
 neigh 10.244.2.0 lladdr 0e:50:ac:12:00:04 dev podnet.1 nud permanent
 fdb 0e:50:ac:12:00:03 dev podnet.1 dst 172.18.0.3 self permanent
 fdb 0e:50:ac:12:00:04 dev podnet.1 dst 172.18.0.4 self permanent
+nft ip podnet-overlay: vxlan with 172.18.0.3 172.18.0.4 untracked
 "
     );
     assert!(p.skipped.is_empty());
