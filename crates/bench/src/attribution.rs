@@ -3,7 +3,8 @@
 //! twin never gets a rule, the variant twin gets one netfilter piece at a time (an
 //! empty filter hook, conntrack, conntrack with everything notracked, a masquerade
 //! rule, podnet's anti-spoofing lookup, ...), and each variant is measured against the
-//! base with the paired ping-pong ([`rr_pair`]), same-CPU ("s") and cross-CPU ("x").
+//! base with [`measure_pair`]: the paired ping-pong, same-CPU ("s") and cross-CPU ("x"),
+//! and iperf3 one after the other.
 //! No podnet code runs here: it isolates what the kernel charges for each piece.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -14,7 +15,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 
-use crate::dataplane::{build_script, iperf, median, paths, rr_pair, NetPath};
+use crate::dataplane::{build_script, measure_pair, median, paths, Figures, NetPath};
 
 /// One netfilter configuration of the variant twin's node namespaces.
 pub struct Variant {
@@ -137,8 +138,8 @@ pub fn run(
             .collect()
     };
     let (bp, vp) = (pick(base), pick(var));
-    // (variant, path) -> per round (base s, var s, base x, var x, base Gbit/s, var Gbit/s)
-    let mut res: BTreeMap<(usize, String), Vec<[f64; 6]>> = BTreeMap::new();
+    // (variant, path) -> per round (variant twin, bare twin)
+    let mut res: BTreeMap<(usize, String), Vec<(Figures, Figures)>> = BTreeMap::new();
     let vs = variants();
     for round in 1..=rounds {
         eprintln!("== attribution round {round}/{rounds}");
@@ -148,29 +149,12 @@ pub fn run(
                     nft(&ns, "flush ruleset\n")?;
                     nft(&ns, &(v.script)(name))?;
                 }
-                let bpath = &bp[name];
-                // The variant twin is `p` (first connection), the base twin `h`.
-                let (vs_, bs) = rr_pair(me, vpath, bpath, nrt, 0)?;
-                let (vx, bx) = rr_pair(me, vpath, bpath, nrt, 1)?;
-                // Throughput: one after the other, which goes first alternating.
-                let (mut vg, mut bg) = (f64::NAN, f64::NAN);
-                if dur > 0 {
-                    let one = |p: &NetPath| iperf(&p.client_ns, &p.server_ns, &p.dst, dur);
-                    if (round + i) % 2 == 0 {
-                        vg = one(vpath)?.0;
-                        bg = one(bpath)?.0;
-                    } else {
-                        bg = one(bpath)?.0;
-                        vg = one(vpath)?.0;
-                    }
-                }
+                let (fv, fb) = measure_pair(me, vpath, &bp[name], dur, nrt, (round + i) % 2 == 0)?;
                 eprintln!(
-                    "  {} / {name}: s {vs_:.1} vs {bs:.1} us, x {vx:.1} vs {bx:.1} us, {vg:.2} vs {bg:.2} Gbit/s",
-                    v.name
+                    "  {} / {name}: s {:.1} vs {:.1} us, x {:.1} vs {:.1} us, {:.2} vs {:.2} Gbit/s",
+                    v.name, fv.p50s, fb.p50s, fv.p50x, fb.p50x, fv.gbps, fb.gbps
                 );
-                res.entry((i, name.clone()))
-                    .or_default()
-                    .push([bs, vs_, bx, vx, bg, vg]);
+                res.entry((i, name.clone())).or_default().push((fv, fb));
             }
         }
         for name in vp.keys() {
@@ -185,8 +169,10 @@ pub fn run(
     println!("| netfilter in the node namespace(s) | path | p50 s base (us) | p50 s with it | s ratio | extra s (us) | p50 x base | p50 x with it | x ratio | Gbit/s base | Gbit/s with it | throughput ratio |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for ((i, name), rows) in &res {
-        let m = |k: usize| median(&rows.iter().map(|r| r[k]).collect::<Vec<_>>());
-        let (bs, vs_, bx, vx, bg, vg) = (m(0), m(1), m(2), m(3), m(4), m(5));
+        let m = |f: fn(&(Figures, Figures)) -> f64| median(&rows.iter().map(f).collect::<Vec<_>>());
+        let (bs, vs_) = (m(|r| r.1.p50s), m(|r| r.0.p50s));
+        let (bx, vx) = (m(|r| r.1.p50x), m(|r| r.0.p50x));
+        let (bg, vg) = (m(|r| r.1.gbps), m(|r| r.0.gbps));
         println!(
             "| {} | {name} | {bs:.1} | {vs_:.1} | {:.3} | {:+.1} | {bx:.1} | {vx:.1} | {:.3} | {bg:.2} | {vg:.2} | {:.3} |",
             vs[*i].name,

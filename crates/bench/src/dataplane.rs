@@ -248,7 +248,7 @@ pub fn rr_pair(
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    if v.len() != 4 {
+    if v.len() != 2 {
         bail!(
             "ping-pong {} / {}: {text} {}",
             p.name,
@@ -256,7 +256,49 @@ pub fn rr_pair(
             String::from_utf8_lossy(&o.stderr)
         );
     }
-    Ok((v[0], v[2]))
+    Ok((v[0], v[1]))
+}
+
+/// One path's figures in one round: iperf3 Gbit/s and retransmits (NaN when not
+/// measured), ping-pong p50 in microseconds cross-CPU ("x") and same-CPU ("s").
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Figures {
+    pub gbps: f64,
+    pub retr: f64,
+    pub p50x: f64,
+    pub p50s: f64,
+}
+
+/// One round of a pair: the measured path `p` and its twin `h`. iperf3 for `dur`
+/// seconds on each, one after the other, `p` first when `p_first` (skipped when `dur`
+/// is 0), then the paired ping-pong of `nrt` round trips in both pinning modes.
+pub fn measure_pair(
+    me: &std::path::Path,
+    p: &NetPath,
+    h: &NetPath,
+    dur: u64,
+    nrt: usize,
+    p_first: bool,
+) -> anyhow::Result<(Figures, Figures)> {
+    let nan = Figures {
+        gbps: f64::NAN,
+        retr: f64::NAN,
+        ..Figures::default()
+    };
+    let (mut fp, mut fh) = (nan, nan);
+    if dur > 0 {
+        let order = if p_first {
+            [(p, &mut fp), (h, &mut fh)]
+        } else {
+            [(h, &mut fh), (p, &mut fp)]
+        };
+        for (path, f) in order {
+            (f.gbps, f.retr) = iperf(&path.client_ns, &path.server_ns, &path.dst, dur)?;
+        }
+    }
+    (fp.p50x, fh.p50x) = rr_pair(me, p, h, nrt, 1)?;
+    (fp.p50s, fh.p50s) = rr_pair(me, p, h, nrt, 0)?;
+    Ok((fp, fh))
 }
 
 /// Interleaved ping-pong over two connections (paired comparison): after a warm-up on

@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use podnet_bench::dataplane::{self, iperf, median, percentile, rr_pair, NetPath, PAIR_BATCH};
+use podnet_bench::dataplane::{
+    self, measure_pair, median, percentile, Figures, NetPath, PAIR_BATCH,
+};
 use podnet_bench::{attribution, converge};
 use podnet_model::config::OverlayMode;
 
@@ -70,7 +72,7 @@ enum Helper {
     Server { addr: SocketAddr },
     /// (internal) paired ping-pong: connects to `a_addr` from namespace `a_ns` and to
     /// `b_addr` from `b_ns`, then alternates batches of round trips between the two;
-    /// prints `p50a p99a p50b p99b` in microseconds.
+    /// prints `p50a p50b` in microseconds.
     #[command(name = "pp-pair")]
     Pair {
         a_ns: String,
@@ -80,15 +82,6 @@ enum Helper {
         /// Round trips per connection.
         n: usize,
     },
-}
-
-/// One measurement of one path.
-#[derive(Debug, Clone, Copy, Default)]
-struct Figures {
-    gbps: f64,
-    retr: f64,
-    p50x: f64,
-    p50s: f64,
 }
 
 fn sh(cmd: &str) -> anyhow::Result<String> {
@@ -106,32 +99,6 @@ fn loadavg() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// One round of a pair: iperf3 on each path (in `order`), then the paired ping-pong
-/// in both pinning modes.
-fn measure_pair(
-    me: &Path,
-    a: &Args,
-    p: &NetPath,
-    h: &NetPath,
-    podnet_first: bool,
-) -> anyhow::Result<(Figures, Figures)> {
-    let (mut fp, mut fh) = (Figures::default(), Figures::default());
-    let order: [(&NetPath, bool); 2] = if podnet_first {
-        [(p, true), (h, false)]
-    } else {
-        [(h, false), (p, true)]
-    };
-    for (path, is_p) in order {
-        let (gbps, retr) = iperf(&path.client_ns, &path.server_ns, &path.dst, a.dur)?;
-        let f = if is_p { &mut fp } else { &mut fh };
-        f.gbps = gbps;
-        f.retr = retr;
-    }
-    (fp.p50x, fh.p50x) = rr_pair(me, p, h, a.nrt, 1)?;
-    (fp.p50s, fh.p50s) = rr_pair(me, p, h, a.nrt, 0)?;
-    Ok((fp, fh))
 }
 
 /// A podnet lab of 2 nodes in `mode` with three pause pods: a, b on node-1, c on node-2.
@@ -283,11 +250,9 @@ fn main() -> anyhow::Result<()> {
                 l.sort_by(|x, y| x.total_cmp(y));
             }
             println!(
-                "{:.1} {:.1} {:.1} {:.1}",
+                "{:.1} {:.1}",
                 percentile(&lat[0], 50.0),
-                percentile(&lat[0], 99.0),
-                percentile(&lat[1], 50.0),
-                percentile(&lat[1], 99.0)
+                percentile(&lat[1], 50.0)
             );
             return Ok(());
         }
@@ -464,7 +429,7 @@ fn dataplane_part(
         }
         for (i, (p, h)) in pairs.iter().enumerate() {
             // Alternate which of the two goes first, so that drift hits both alike.
-            let (fp, fh) = measure_pair(me, a, p, h, (run + i) % 2 == 0)?;
+            let (fp, fh) = measure_pair(me, p, h, a.dur, a.nrt, (run + i) % 2 == 0)?;
             eprintln!(
                 "  {} / {}: {:.2} / {:.2} Gbit/s, RR p50 x {:.1} / {:.1} us, s {:.1} / {:.1} us",
                 p.name, h.name, fp.gbps, fh.gbps, fp.p50x, fh.p50x, fp.p50s, fh.p50s
@@ -488,14 +453,14 @@ fn dataplane_part(
     println!("Each podnet path is measured with its hand-built twin in the same minute: iperf3 one after the other, the ping-pong interleaved in batches of {PAIR_BATCH} over two open connections.\n");
     println!("| podnet path | Gbit/s | retr | RR p50 x (us) | RR p50 s (us) | hand-built | Gbit/s | RR p50 x | RR p50 s | throughput ratio | p50 x ratio | p50 s ratio |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let mut by_hb: BTreeMap<String, Vec<Figures>> = BTreeMap::new();
-    let mut by_podnet: BTreeMap<String, Vec<Figures>> = BTreeMap::new();
+    // Every round's figures by path name (a hand-built path serves two pairs).
+    let mut by_path: BTreeMap<String, Vec<Figures>> = BTreeMap::new();
     let mut ranges = Vec::new();
     for ((p, h), rounds) in pairs.iter().zip(&results) {
         let fp: Vec<Figures> = rounds.iter().map(|r| r.0).collect();
         let fh: Vec<Figures> = rounds.iter().map(|r| r.1).collect();
-        by_hb.entry(h.name.clone()).or_default().extend(&fh);
-        by_podnet.entry(p.name.clone()).or_default().extend(&fp);
+        by_path.entry(h.name.clone()).or_default().extend(&fh);
+        by_path.entry(p.name.clone()).or_default().extend(&fp);
         let (mp, mh) = (med(&fp), med(&fh));
         println!(
             "| {} | {:.2} | {:.0} | {:.1} | {:.1} | {} | {:.2} | {:.1} | {:.1} | {:.3} | {:.3} | {:.3} |",
@@ -540,7 +505,7 @@ fn dataplane_part(
             ("hb-vxlan", "vxlan"),
             ("podnet across nodes, vxlan", "vxlan"),
         ] {
-            let Some(v) = by_hb.get(name).or_else(|| by_podnet.get(name)) else {
+            let Some(v) = by_path.get(name) else {
                 continue;
             };
             let f = med(v);
