@@ -15,9 +15,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{wait_until, Lab};
+use common::{metric, metric_value, wait_until, Lab};
 
 fn require_root_and_tools() {
     common::require_root_and_tools(&[
@@ -109,12 +109,6 @@ fn ruleset(lab: &Lab, host: &str) -> Vec<String> {
         .collect();
     tables.sort();
     tables
-}
-
-fn metric(text: &str, prefix: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{prefix} missing in\n{text}"))
 }
 
 /// What a lab could leave behind: its namespaces and processes.
@@ -269,7 +263,7 @@ fn routing_lab(tag: &str, mode: &str) {
         assert!(tracked.contains(&format!("src={client_ip}")), "{tracked}");
         let vxlan_flows = lab.host(
             "node-1",
-            "conntrack -L -p udp --dport 8472 2>/dev/null; conntrack -L -p udp --sport 8472 2>/dev/null",
+            "conntrack -L -p udp --dport 8472 2>/dev/null && conntrack -L -p udp --sport 8472 2>/dev/null",
         );
         assert!(
             !vxlan_flows.contains("8472"),
@@ -283,7 +277,7 @@ fn routing_lab(tag: &str, mode: &str) {
         assert_eq!(mtu.trim(), "1500");
     }
     // Metrics, from inside the node's namespace.
-    let m = lab.host("node-1", "curl -s -m 3 http://127.0.0.1:9150/metrics");
+    let m = lab.agent_metrics("node-1");
     assert_eq!(
         metric(&m, "podnet_agent_managed{kind=\"route\"} "),
         2,
@@ -410,42 +404,18 @@ fn routing_lab(tag: &str, mode: &str) {
     let before_rules = ruleset(&lab, "node-2");
     std::thread::sleep(Duration::from_secs(2));
     lab.restart_agent("node-2");
-    let m = {
-        let t0 = Instant::now();
-        loop {
-            let o = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &lab.netns("node-2"),
-                    "curl",
-                    "-s",
-                    "-m",
-                    "1",
-                    "http://127.0.0.1:9150/metrics",
-                ])
-                .output()
-                .unwrap();
-            let m = String::from_utf8_lossy(&o.stdout).into_owned();
-            let done = |prefix: &str, least: u64| {
-                m.lines().any(|l| {
-                    l.strip_prefix(prefix)
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .is_some_and(|v| v >= least)
-                })
-            };
-            if done("podnet_agent_reconciles_total ", 1)
-                && done("podnet_agent_firewall_applies_total ", 2)
-            {
-                break m;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "restarted agent never reconciled: {m}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let at_least =
+        |m: &str, name: &str, least: u64| metric_value(m, name).is_some_and(|v| v >= least);
+    wait_until(
+        "the restarted agent reconciles",
+        Duration::from_secs(10),
+        || {
+            let m = lab.agent_metrics("node-2");
+            at_least(&m, "podnet_agent_reconciles_total ", 1)
+                && at_least(&m, "podnet_agent_firewall_applies_total ", 2)
+        },
+    );
+    let m = lab.agent_metrics("node-2");
     for kind in ["link", "address", "route", "neighbour", "fdb"] {
         assert_eq!(
             metric(

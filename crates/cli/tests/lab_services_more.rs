@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{wait_until, Lab};
+use common::{metric, metric_value, wait_until, Lab};
 use podnet_linux::NetNs;
 
 const LAB: &str = "apiVersion: podnet.io/v1alpha1
@@ -362,16 +362,6 @@ impl UdpClient {
     }
 }
 
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
-}
-
-fn metrics(lab: &Lab, node: &str) -> String {
-    lab.host(node, "curl -s -m 2 http://127.0.0.1:9150/metrics")
-}
-
 /// Behaviour 9: a UDP client keeping its source port moves to the remaining endpoint
 /// when its endpoint leaves. Returns the client (its flow is used across the restart).
 fn udp_flow_moves(lab: &Lab) -> UdpClient {
@@ -392,7 +382,7 @@ fn udp_flow_moves(lab: &Lab) -> UdpClient {
     };
     let node = if gone == "dns-a" { "node-2" } else { "node-3" };
     let deleted_before = metric(
-        &metrics(lab, "node-1"),
+        &lab.agent_metrics("node-1"),
         "podnet_proxy_conntrack_deleted_total ",
     );
     // Its pod keeps running (and answering): only the slice drops it.
@@ -434,7 +424,7 @@ fn udp_flow_moves(lab: &Lab) -> UdpClient {
         );
     }
     let deleted = metric(
-        &metrics(lab, "node-1"),
+        &lab.agent_metrics("node-1"),
         "podnet_proxy_conntrack_deleted_total ",
     );
     assert!(deleted > deleted_before, "node-1 deleted the stale flow");
@@ -517,27 +507,13 @@ fn restart_keeps_flows(lab: &Lab, udp: &UdpClient) {
     lab.restart_agent("node-1");
     // The new proxy has replaced its table (a full sync) before we look again.
     wait_until("the restarted proxy syncs", Duration::from_secs(15), || {
-        let m = lab.podnet(&[
-            "lab",
-            "exec",
-            "--name",
-            &lab.name,
-            "node-1",
-            "--",
-            "curl",
-            "-s",
-            "-m",
-            "1",
-            "http://127.0.0.1:9150/metrics",
-        ]);
-        let m = String::from_utf8_lossy(&m.stdout);
-        m.lines().any(|l| {
-            l.strip_prefix("podnet_proxy_full_syncs_total ")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .is_some_and(|v| v >= 1)
-        })
+        metric_value(
+            &lab.agent_metrics("node-1"),
+            "podnet_proxy_full_syncs_total ",
+        )
+        .is_some_and(|v| v >= 1)
     });
-    let m = metrics(lab, "node-1");
+    let m = lab.agent_metrics("node-1");
     assert_eq!(metric(&m, "podnet_proxy_sync_errors_total "), 0, "{m}");
     for (proto, port, before) in [("tcp", sport, &tcp_ct), ("udp", udp_port, &udp_ct)] {
         let now = conntrack(lab, "node-1", proto, &client, port);
@@ -571,6 +547,28 @@ fn conditions(lab: &Lab, ip: &str) -> Option<serde_json::Value> {
 }
 
 /// Behaviour 8: terminating endpoints.
+/// Waits until node-1 no longer balances `ip`'s TCP port to `gone`, then makes `n`
+/// requests: every one must be answered, by `want`.
+fn left_out_then_all_answered_by(
+    lab: &Lab,
+    ip: Ipv4Addr,
+    gone: &str,
+    n: usize,
+    want: &str,
+    why: &str,
+) {
+    wait_until(
+        &format!("node-1 stops balancing to {gone}"),
+        Duration::from_secs(10),
+        || !kernel_endpoints(lab, "node-1", ip, "tcp").contains(gone),
+    );
+    let answers = curl_n(lab, ip, n);
+    assert!(
+        answers.len() == n && answers.iter().all(|a| a == want),
+        "{why}: {answers:?}"
+    );
+}
+
 fn terminating(lab: &Lab) {
     let term = cluster_ip(lab, "term");
     let ips = [
@@ -594,29 +592,18 @@ fn terminating(lab: &Lab) {
         Duration::from_secs(10),
         || conditions(lab, &ips[0]) == Some(terminating.clone()),
     );
-    wait_until(
-        "node-1 stops balancing to term-1",
-        Duration::from_secs(10),
-        || !kernel_endpoints(lab, "node-1", term, "tcp").contains(&ips[0]),
-    );
-    let answers = curl_n(lab, term, 20);
-    assert!(
-        answers.iter().all(|a| a == "term-2"),
-        "only the ready endpoint: {answers:?}"
-    );
+    left_out_then_all_answered_by(lab, term, &ips[0], 20, "term-2", "only the ready endpoint");
 
     // term-2 gone at once: only the serving-and-terminating term-1 is left, and it is
     // used (not rejected)
     lab.ok(&["delete", "pod", "term-2", "-n", "demo", "--force"]);
-    wait_until(
-        "node-1 stops balancing to term-2",
-        Duration::from_secs(10),
-        || !kernel_endpoints(lab, "node-1", term, "tcp").contains(&ips[1]),
-    );
-    let answers = curl_n(lab, term, 10);
-    assert!(
-        answers.iter().all(|a| a == "term-1"),
-        "the terminating endpoint serves when no ready one is left: {answers:?}"
+    left_out_then_all_answered_by(
+        lab,
+        term,
+        &ips[1],
+        10,
+        "term-1",
+        "the terminating endpoint serves when no ready one is left",
     );
 }
 

@@ -138,6 +138,17 @@ impl Lab {
         ])
     }
 
+    /// The metrics text of the agent on `node` (the lab's `--metrics` port 9150); empty
+    /// while it does not answer (e.g. just restarted).
+    pub fn agent_metrics(&self, node: &str) -> String {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns(node), "curl", "-s", "-m", "2"])
+            .arg("http://127.0.0.1:9150/metrics")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
     /// Starts `argv` inside host `host`'s namespace as the lab does (own process group,
     /// log appended to the lab's log), recording its PID for `lab down`.
     pub fn spawn_in_host(&self, host: &str, role: &str, argv: &[String]) -> u32 {
@@ -198,6 +209,18 @@ impl Lab {
         });
         self.spawn_in_host(node, &role, &argv)
     }
+}
+
+/// The value of the metrics line that starts with `name` (labels included, e.g.
+/// `podnet_agent_managed{kind="route"} `), if there is one.
+pub fn metric_value(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+}
+
+/// [`metric_value`], failing the test when the line is missing.
+pub fn metric(text: &str, name: &str) -> u64 {
+    metric_value(text, name).unwrap_or_else(|| panic!("{name} missing in\n{text}"))
 }
 
 /// Polls `f` every 10 ms until it holds; fails after `limit`. The time it took.
